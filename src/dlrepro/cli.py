@@ -1,0 +1,133 @@
+"""The `dlrepro` command: one subcommand per pipeline stage, every path an explicit argument.
+
+Snakemake and DVC call exactly these commands; nothing here imports either tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from dlrepro.config import Params, ParamsError
+from dlrepro.data.sources import DataError
+
+log = logging.getLogger("dlrepro")
+
+DATASETS = ("mnist",)
+EXPERIMENTS = ("mnist-mlp",)
+
+
+def _section(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: %(default)s)")
+    parser.add_argument("--profile", help="profile whose overrides apply (default: the one params.yaml names)")
+    parser.add_argument("--log", type=Path, help="also write the log to this file")
+
+
+def cmd_data(args: argparse.Namespace, params: Params) -> None:
+    from dlrepro.data import mnist
+
+    values = params.section(args.dataset)
+    meta = {"mnist": mnist.prepare}[args.dataset](values, args.out)
+    log.info("%s from %s: %s", args.dataset, meta["source"], meta["shapes"])
+
+
+def cmd_train(args: argparse.Namespace, params: Params) -> None:
+    from dlrepro.experiments import mnist_mlp
+
+    values = params.section(_section(args.experiment), args.variant)
+    module = {"mnist-mlp": mnist_mlp}[args.experiment]
+    metrics = module.train(args.data, values, params.section("runtime"), args.runs, args.metrics,
+                           args.provenance, label=f"{args.experiment}/{args.variant}")
+    acc = metrics["test_accuracy"]
+    log.info("%s/%s: test accuracy %.4f (mean of %d seeds)", args.experiment, args.variant, acc["mean"], acc["n"])
+
+
+def cmd_analyze(args: argparse.Namespace, params: Params) -> None:
+    from dlrepro.experiments import mnist_mlp
+
+    values = params.section(_section(args.experiment), args.variant)
+    module = {"mnist-mlp": mnist_mlp}[args.experiment]
+    table = module.analyze(args.data, args.runs, values, params.section("runtime"), args.out)
+    log.info("layer probes:\n%s", table.to_string(index=False))
+
+
+def cmd_report(args: argparse.Namespace, params: Params) -> None:
+    from dlrepro.report import render
+
+    index = render.render_report(params.section("report"), params.profile, args.results, args.reference,
+                                 args.templates, args.out)
+    log.info("report written: %s", index)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dlrepro",
+        description="Reproducible deep-learning course experiments. Each subcommand is one pipeline "
+                    "stage; Snakemake (`snakemake --cores all`) and DVC (`dvc repro`) call them.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
+
+    p = sub.add_parser("data", help="download (or build) a dataset and store it as arrays")
+    p.add_argument("dataset", choices=DATASETS)
+    p.add_argument("--out", type=Path, required=True, help="folder for the arrays and meta.json")
+    _common(p)
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train", help="train every seed of one experiment variant")
+    p.add_argument("experiment", choices=EXPERIMENTS)
+    p.add_argument("--variant", default="default", help="variant in the experiment's params (default: %(default)s)")
+    p.add_argument("--data", type=Path, required=True, help="dataset folder written by `dlrepro data`")
+    p.add_argument("--runs", type=Path, required=True, help="folder for per-seed models, histories and metrics")
+    p.add_argument("--metrics", type=Path, required=True, help="metrics.json summarising the seeds")
+    p.add_argument("--provenance", type=Path, required=True, help="provenance.json (code, versions, device, time)")
+    _common(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("analyze", help="layer analysis of a trained variant: PCA, t-SNE, linear probes")
+    p.add_argument("experiment", choices=EXPERIMENTS)
+    p.add_argument("--variant", default="default", help="variant whose models are analysed (default: %(default)s)")
+    p.add_argument("--data", type=Path, required=True, help="dataset folder written by `dlrepro data`")
+    p.add_argument("--runs", type=Path, required=True, help="runs folder written by `dlrepro train`")
+    p.add_argument("--out", type=Path, required=True, help="folder for maps, probe table and figures")
+    _common(p)
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("report", help="execute the report notebooks and render them to HTML")
+    p.add_argument("--results", type=Path, required=True, help="results folder of all experiments")
+    p.add_argument("--reference", type=Path, required=True, help="CSV of the original results (REFERENCE.md)")
+    p.add_argument("--templates", type=Path, required=True, help="folder of papermill notebook templates")
+    p.add_argument("--out", type=Path, required=True, help="folder for the HTML report")
+    _common(p)
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def _setup_logging(log_file: Path | None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, mode="w"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        handlers=handlers, force=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log)
+    try:
+        params = Params(args.params, args.profile)
+        args.func(args, params)
+    except (ParamsError, DataError, FileNotFoundError, ValueError) as exc:
+        log.error("%s", exc)
+        print(f"dlrepro {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

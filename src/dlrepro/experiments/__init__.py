@@ -1,0 +1,1 @@
+"""One module per experiment family: train its variants, analyse, write results."""

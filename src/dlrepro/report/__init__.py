@@ -1,0 +1,1 @@
+"""Figures, the reference comparison, and rendering of the report."""

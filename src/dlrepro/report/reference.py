@@ -1,0 +1,73 @@
+"""Compare our results with the original write-ups' numbers (reports/reference.csv).
+
+One CSV row per (REFERENCE.md id, our experiment variant): later experiments add rows, not code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from dlrepro.io import read_json
+
+COLUMNS = ["id", "experiment", "variant", "metric", "higher_is_better", "original", "original_setting"]
+DATA_NAMES = {"embedded": "embedded stand-in data", "download": "real data (upstream)", "local": "real data (local copy)"}
+
+
+def load_reference(path: str | Path) -> pd.DataFrame:
+    table = pd.read_csv(path)
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: missing columns {', '.join(missing)} (expected {', '.join(COLUMNS)})")
+    return table
+
+
+def verdict(summary: dict, original: float, higher_is_better: bool, source: str) -> str:
+    """beats / reproduces / falls short, judged by our 95% interval over seeds against the original."""
+    if source == "embedded":
+        return "not comparable (embedded stand-in data; run the full profile)"
+    if pd.isna(original):
+        return "no original number"
+    low, high = summary["low"], summary["high"]
+    if low is None:
+        low = high = summary["mean"]
+    sign = 1 if higher_is_better else -1
+    if min(sign * low, sign * high) > sign * original:
+        return "beats"
+    if max(sign * low, sign * high) >= sign * original:
+        return "reproduces"
+    return "falls short"
+
+
+def _interval(summary: dict) -> str:
+    if summary["low"] is None:
+        return f"{summary['mean']:.4f} (1 seed)"
+    return f"{summary['mean']:.4f} [{summary['low']:.4f}, {summary['high']:.4f}] ({summary['n']} seeds)"
+
+
+def compare(reference: str | Path, results: str | Path, experiment: str | None = None) -> pd.DataFrame:
+    """One row per reference entry: the original, ours (mean and 95% interval), data, verdict."""
+    table = load_reference(reference)
+    if experiment is not None:
+        table = table[table["experiment"] == experiment]
+    rows = []
+    for ref in table.itertuples(index=False):
+        metrics_path = Path(results) / ref.experiment / ref.variant / "metrics.json"
+        row = {"id": ref.id, "variant": ref.variant, "metric": ref.metric, "original": ref.original,
+               "original setting": ref.original_setting}
+        if not metrics_path.is_file():
+            rows.append({**row, "ours": "not run", "data": "", "our setting": "", "verdict": "not run"})
+            continue
+        metrics = read_json(metrics_path)
+        summary, data = metrics[ref.metric], metrics["data"]
+        train = metrics["params"]["train"]
+        rows.append({
+            **row,
+            "ours": _interval(summary),
+            "data": f"{DATA_NAMES[data['source']]}: {data['n_train']} train / {data['n_val']} val / {data['n_test']} test",
+            "our setting": f"{train['optimizer']} {train['lr']:g}, {train['lr_schedule']} schedule, {train['epochs']} "
+                           f"epochs, batch {train['batch_size']}; best-validation epoch tested",
+            "verdict": verdict(summary, ref.original, bool(ref.higher_is_better), data["source"]),
+        })
+    return pd.DataFrame(rows)

@@ -1,0 +1,1 @@
+"""The training engine: loop, metrics, determinism, checkpoints, provenance."""

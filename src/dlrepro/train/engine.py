@@ -1,0 +1,152 @@
+"""A small, fast training loop for data that fits in device memory.
+
+The whole dataset sits on the device as tensors; each epoch draws one index permutation and
+slices batches from it, so there is no per-sample Python, no DataLoader and no collate.
+Seeded runs are bit-for-bit repeatable on the CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Split:
+    """Inputs and integer labels of one split, on one device."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class FitResult:
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_state: dict | None = None
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("runtime.device is cuda but CUDA is not available on this machine")
+    return torch.device(name)
+
+
+def configure(threads: int = 0) -> None:
+    """Deterministic kernels everywhere; a fixed CPU thread count when asked."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    raise ValueError(f"unknown optimizer {name!r} (adam, sgd)")
+
+
+def make_schedule(name: str, optimizer: torch.optim.Optimizer, total_steps: int):
+    if name == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
+    if name == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    raise ValueError(f"unknown lr_schedule {name!r} (cosine, constant)")
+
+
+def _autocast(device: torch.device):
+    # bf16 on GPU is safe for these classifiers (fp32 master weights, fp32 loss); CPU stays fp32.
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, split: Split, batch_size: int = 4096) -> dict:
+    """Mean cross-entropy and accuracy over a split."""
+    model.eval()
+    device = split.x.device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    for start in range(0, len(split), batch_size):
+        x, y = split.x[start:start + batch_size], split.y[start:start + batch_size]
+        with _autocast(device):
+            logits = model(x)
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+    n = max(len(split), 1)
+    return {"loss": loss_sum.item() / n, "accuracy": correct.item() / n}
+
+
+def fit(model: torch.nn.Module, train: Split, val: Split, *, epochs: int, batch_size: int,
+        optimizer: str, lr: float, lr_schedule: str, generator: torch.Generator,
+        desc: str = "train") -> FitResult:
+    """Train with shuffled mini-batches; keep the weights of the best validation epoch."""
+    device = train.x.device
+    opt = make_optimizer(optimizer, model.parameters(), lr)
+    steps_per_epoch = math.ceil(len(train) / batch_size)
+    schedule = make_schedule(lr_schedule, opt, epochs * steps_per_epoch)
+    result = FitResult()
+    best_key = None
+    bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", disable=not sys.stderr.isatty(), leave=False)
+    for epoch in bar:
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(train), generator=generator).to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        lr_now = schedule.get_last_lr()[0]
+        for start in range(0, len(train), batch_size):
+            idx = order[start:start + batch_size]
+            x, y = train.x[idx], train.y[idx]
+            with _autocast(device):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            schedule.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.detach().argmax(1) == y).sum()
+        val_metrics = evaluate(model, val)
+        row = {
+            "epoch": epoch,
+            "lr": lr_now,
+            "train_loss": loss_sum.item() / len(train),
+            "train_accuracy": correct.item() / len(train),
+            "val_loss": val_metrics["loss"],
+            "val_accuracy": val_metrics["accuracy"],
+            "seconds": time.perf_counter() - started,
+        }
+        result.history.append(row)
+        key = (row["val_accuracy"], -row["val_loss"])
+        if best_key is None or key > best_key:
+            best_key, result.best_epoch = key, epoch
+            result.best_state = copy.deepcopy(model.state_dict())
+        bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_acc=f"{row['val_accuracy']:.4f}")
+        log.info("%s epoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.4f (%.1f s)", desc, epoch,
+                 epochs, row["train_loss"], row["val_loss"], row["val_accuracy"], row["seconds"])
+    return result

@@ -1,0 +1,20 @@
+"""Summaries over seeds: mean and a 95% Student-t interval."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+
+def mean_ci95(values) -> dict:
+    """Mean, sample standard deviation and 95% t-interval of the mean (no interval for one value)."""
+    values = np.asarray(list(values), dtype=float)
+    n = len(values)
+    mean = float(values.mean())
+    if n < 2:
+        return {"mean": mean, "std": None, "low": None, "high": None, "n": n}
+    std = float(values.std(ddof=1))
+    half = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n))
+    return {"mean": mean, "std": std, "low": mean - half, "high": mean + half, "n": n}

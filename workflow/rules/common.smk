@@ -1,0 +1,33 @@
+# Helpers shared by every rule file. Rules pass values to `dlrepro` only as --profile and paths,
+# and track the same params.yaml keys that their DVC stages list.
+from snakemake.utils import validate
+
+
+validate(config, "../schemas/params.schema.yaml")
+
+
+def tracked(*keys):
+    """Values of the params.yaml keys (dotted paths) a rule depends on, keyed by path.
+
+    Snakemake re-runs a rule when these change, exactly as DVC does for its stage's params.
+    """
+    values = {}
+    for key in keys:
+        node = config
+        for part in key.split("."):
+            node = node[part]
+        values[key] = node
+    return values
+
+
+def variants(section):
+    """Variant names of an experiment (profiles may override their values, not add names)."""
+    return list(config[section]["variants"])
+
+
+CONDA_ENV = "../envs/dlrepro.yaml"
+
+
+def code(*modules):
+    """Source files of the package a stage runs, so editing them re-runs the stage."""
+    return [f"src/dlrepro/{m}" for m in modules]
