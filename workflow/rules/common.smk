@@ -26,6 +26,8 @@ def variants(section):
 
 
 CONDA_ENV = "../envs/dlrepro.yaml"
+# Cores a torch stage reserves from the scheduler; dlrepro sets the same count itself.
+TORCH_THREADS = config["runtime"]["threads"] or workflow.cores
 
 
 def code(*modules):

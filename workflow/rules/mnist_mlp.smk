@@ -21,6 +21,7 @@ rule train_mnist_mlp:
         profile=config["profile"],
     wildcard_constraints:
         variant="|".join(variants("mnist_mlp")),
+    threads: TORCH_THREADS
     conda:
         CONDA_ENV
     log:
@@ -49,6 +50,7 @@ rule analyze_mnist_mlp:
             "mnist_mlp.profiles",
         ),
         profile=config["profile"],
+    threads: TORCH_THREADS
     conda:
         CONDA_ENV
     log:

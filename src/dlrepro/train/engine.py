@@ -48,13 +48,21 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def cpu_threads(threads: int = 0) -> int:
+    """The CPU threads torch uses: the given number, or 0 for every core this process may use.
+
+    Never read from OMP_NUM_THREADS: Snakemake sets it per job and DVC does not, and float sums
+    depend on the thread count, so results would differ between the tools.
+    """
+    return threads or len(os.sched_getaffinity(0))
+
+
 def configure(threads: int = 0) -> None:
-    """Deterministic kernels everywhere; a fixed CPU thread count when asked."""
+    """Deterministic kernels everywhere and a thread count fixed by params, not the environment."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = False
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(cpu_threads(threads))
 
 
 def seed_everything(seed: int) -> torch.Generator:

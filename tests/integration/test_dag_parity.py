@@ -1,0 +1,61 @@
+"""Snakemake and DVC describe the same pipeline: stage names, commands, deps, outs, params."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+DUMP = Path(__file__).with_name("dags.py")
+
+
+def dump(tool: str, root: Path, *extra: str) -> dict:
+    out = subprocess.run([sys.executable, str(DUMP), tool, str(root), *extra], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout)
+
+
+def differences(a: dict, b: dict) -> list[str]:
+    problems = [f"only in Snakemake: {n}" for n in sorted(set(a) - set(b))]
+    problems += [f"only in DVC: {n}" for n in sorted(set(b) - set(a))]
+    for name in sorted(set(a) & set(b)):
+        for field in ("cmd", "deps", "outs", "params"):
+            if a[name][field] != b[name][field]:
+                problems.append(f"{name}.{field}: Snakemake {a[name][field]!r} != DVC {b[name][field]!r}")
+    return problems
+
+
+def test_snakemake_and_dvc_have_the_same_stages(root):
+    snakemake, dvc = dump("snakemake", root), dump("dvc", root)
+    assert {"data_mnist", "train_mnist_mlp@default", "analyze_mnist_mlp", "report"} <= set(snakemake)
+    assert differences(snakemake, dvc) == []
+
+
+def test_parity_holds_for_the_full_profile(project):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["profile"] = "full"
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    snakemake, dvc = dump("snakemake", project), dump("dvc", project)
+    assert "--profile full" in snakemake["data_mnist"]["cmd"]
+    assert differences(snakemake, dvc) == []
+
+
+def test_parity_check_catches_a_drift(project):
+    dvc_yaml = yaml.safe_load((project / "dvc.yaml").read_text())
+    dvc_yaml["stages"]["analyze_mnist_mlp"]["params"].remove("mnist_mlp.analysis")
+    dvc_yaml["stages"]["data_mnist"]["cmd"] += " --verbose"
+    (project / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
+    problems = differences(dump("snakemake", project), dump("dvc", project))
+    assert any(p.startswith("analyze_mnist_mlp.params") for p in problems)
+    assert any(p.startswith("data_mnist.cmd") for p in problems)
+
+
+@pytest.mark.parametrize("variant", ["extra"])
+def test_a_new_variant_appears_in_both_tools(project, variant):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["mnist_mlp"]["variants"][variant] = {"train": {"epochs": 1}}
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    snakemake, dvc = dump("snakemake", project), dump("dvc", project)
+    assert f"train_mnist_mlp@{variant}" in snakemake and f"train_mnist_mlp@{variant}" in dvc

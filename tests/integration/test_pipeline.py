@@ -1,0 +1,174 @@
+"""The real pipeline on the embedded profile, in a temporary copy, through Snakemake and DVC.
+
+The copy's params shorten the schedule (fewer epochs and seeds) so the suite stays fast; the
+code, rules and stages are the real ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import copy_project, git
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+MNIST_MLP_STAGES = {"train_mnist_mlp@default", "train_mnist_mlp@original", "analyze_mnist_mlp", "report"}
+
+
+def run(project: Path, *cmd: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    out = subprocess.run(cmd, cwd=project, capture_output=True, text=True, env=environ)
+    if check and out.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out
+
+
+def edit_params(project: Path, change) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    change(params)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def shorten(params: dict) -> None:
+    embedded = params["mnist_mlp"]["profiles"]["embedded"]
+    embedded["train"].update(epochs=3, seeds=[0, 1])
+    embedded["analysis"].update(n_images=150, probe_train_size=300)
+    embedded["variants"]["original"]["train"]["epochs"] = 4
+
+
+def snakemake_plan(project: Path) -> dict[str, int]:
+    """Jobs a dry run would execute, by rule, from Snakemake's job-stats table."""
+    out = run(project, "snakemake", "-n").stdout
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split() for line in table.strip().splitlines()[2:]]
+    return {name: int(count) for name, count in rows if name != "total"}
+
+
+def dvc_changed(project: Path) -> set[str]:
+    return set(json.loads(run(project, "dvc", "status", "--json").stdout or "{}"))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    project = copy_project(tmp_path_factory.mktemp("pipeline") / "project")
+    edit_params(project, shorten)
+    git(project, "commit", "-qam", "shorter schedule for tests")
+    run(project, "snakemake", "--cores", "2")
+    return project
+
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.hrefs, self.images = [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "a" and attrs.get("href"):
+            self.hrefs.append(attrs["href"])
+        if tag == "img":
+            self.images.append(attrs.get("src", ""))
+
+
+def test_report_links_and_images_resolve(project):
+    html_dir = project / "reports" / "html"
+    pages = {p.name for p in html_dir.glob("*.html")}
+    assert {"index.html", "mnist_mlp.html"} <= pages
+    for page in pages:
+        parser = Links()
+        parser.feed((html_dir / page).read_text())
+        local = [h for h in parser.hrefs if not re.match(r"^(https?:|#|mailto:)", h)]
+        assert all((html_dir / h.split("#")[0]).is_file() for h in local), (page, local)
+        assert all(src.startswith("data:image/png;base64,") for src in parser.images), page
+    index = (html_dir / "index.html").read_text()
+    assert 'href="mnist_mlp.html"' in index and "0.9843" in index
+    assert "not comparable (embedded stand-in data" in index
+    page = (html_dir / "mnist_mlp.html").read_text()
+    assert page.count("data:image/png;base64,") >= 5  # two curves, probes, PCA, t-SNE
+    assert "hidden 5" in page
+
+
+def test_second_run_does_nothing_in_either_tool(project):
+    assert snakemake_plan(project) == {}
+    run(project, "dvc", "commit", "--force")  # hand Snakemake's results to DVC
+    assert dvc_changed(project) == set()
+    assert snakemake_plan(project) == {}
+
+
+def test_one_value_reruns_exactly_its_experiment_in_both_tools(project):
+    edit_params(project, lambda p: p["mnist_mlp"]["train"].update(lr=0.002))
+    assert snakemake_plan(project) == {"train_mnist_mlp": 2, "analyze_mnist_mlp": 1, "report": 1, "all": 1}
+    # DVC lists the stages whose own params changed; the report follows when their outputs change.
+    assert dvc_changed(project) == MNIST_MLP_STAGES - {"report"}
+    edit_params(project, lambda p: p["mnist_mlp"]["train"].update(lr=0.001))
+    assert snakemake_plan(project) == {} and dvc_changed(project) == set()
+
+
+def test_one_variant_value_reruns_only_that_variant(project):
+    edit_params(project, lambda p: p["mnist_mlp"]["variants"]["original"]["train"].update(lr=0.0005))
+    assert snakemake_plan(project) == {"train_mnist_mlp": 1, "report": 1, "all": 1}
+    assert dvc_changed(project) == {"train_mnist_mlp@original"}
+    out = run(project, "dvc", "repro").stdout
+    assert "Running stage 'train_mnist_mlp@original'" in out and "Running stage 'report'" in out
+    assert "Running stage 'train_mnist_mlp@default'" not in out and "Running stage 'data_mnist'" not in out
+    # Hand DVC's results to Snakemake: record them as up to date without re-running anything.
+    run(project, "snakemake", "--touch", "--forceall", "--cores", "1")
+    assert snakemake_plan(project) == {} and dvc_changed(project) == set()
+    metrics = json.loads((project / "results/mnist_mlp/original/metrics.json").read_text())
+    assert metrics["params"]["train"]["lr"] == 0.0005
+
+
+def test_same_params_same_metrics(project, tmp_path):
+    out = tmp_path / "again"
+    run(project, "dlrepro", "train", "mnist-mlp", "--variant", "default", "--data", "data/mnist",
+        "--runs", str(out / "runs"), "--metrics", str(out / "metrics.json"), "--provenance", str(out / "prov.json"))
+    default = project / "results/mnist_mlp/default"
+    assert (out / "metrics.json").read_bytes() == (default / "metrics.json").read_bytes()
+    assert (out / "runs/seed1/history.csv").read_bytes() == (default / "runs/seed1/history.csv").read_bytes()
+
+
+def test_unknown_params_key_stops_both_tools_with_its_name(project):
+    original = (project / "params.yaml").read_text()
+    edit_params(project, lambda p: p["mnist_mlp"]["train"].update(learning_rate=0.1))
+    try:
+        smk = run(project, "snakemake", "-n", check=False)
+        assert smk.returncode != 0 and "learning_rate" in smk.stdout + smk.stderr
+        cli = run(project, "dlrepro", "data", "mnist", "--out", "data/other", check=False)
+        assert cli.returncode == 2
+        assert "mnist_mlp.train: unknown key 'learning_rate'" in cli.stderr
+        assert not (project / "data/other").exists()
+    finally:
+        (project / "params.yaml").write_text(original)
+
+
+def test_corrupt_mirror_file_fails_and_writes_nothing(project, tmp_path, mirror):
+    broken = tmp_path / "mirror" / "mnist"
+    broken.mkdir(parents=True)
+    for f in (mirror / "mnist").glob("*.gz"):
+        data = f.read_bytes()
+        (broken / f.name).write_bytes(data[: len(data) // 2] if f.name.startswith("t10k-labels") else data)
+    out = run(project, "dlrepro", "data", "mnist", "--profile", "full", "--out", "data/mnist_full", check=False,
+              env={"DLREPRO_MIRROR": str(tmp_path / "mirror")})
+    assert out.returncode == 2
+    assert "t10k-labels-idx1-ubyte.gz: corrupt or truncated gzip file" in out.stderr
+    assert not (project / "data/mnist_full").exists()
+    assert not list((project / "data").glob(".mnist_full*"))
+
+
+def test_missing_dataset_without_network_is_explained(project, tmp_path):
+    out = run(project, "dlrepro", "data", "mnist", "--profile", "full", "--out", "data/mnist_net", check=False,
+              env={"DLREPRO_MIRROR": ""})
+    assert out.returncode == 2
+    assert "could not download mnist/" in out.stderr and "DLREPRO_MIRROR" in out.stderr
+    assert not (project / "data/mnist_net").exists()
