@@ -6,6 +6,7 @@ Snakemake and DVC call exactly these commands; nothing here imports either tool.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -29,6 +30,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", type=Path, help="also write the log to this file")
 
 
+def _experiment_args(parser: argparse.ArgumentParser, variant_help: str) -> None:
+    parser.add_argument("experiment", choices=EXPERIMENTS)
+    parser.add_argument("--variant", default="default", help=f"{variant_help} (default: %(default)s)")
+    parser.add_argument("--data", type=Path, required=True, help="dataset folder written by `dlrepro data`")
+
+
 def cmd_data(args: argparse.Namespace, params: Params) -> None:
     from dlrepro.data import mnist
 
@@ -37,23 +44,22 @@ def cmd_data(args: argparse.Namespace, params: Params) -> None:
     log.info("%s from %s: %s", args.dataset, meta["source"], meta["shapes"])
 
 
-def cmd_train(args: argparse.Namespace, params: Params) -> None:
-    from dlrepro.experiments import mnist_mlp
+def _experiment(name: str):
+    """The module of an experiment family: dlrepro.experiments.<name with underscores>."""
+    return importlib.import_module(f"dlrepro.experiments.{_section(name)}")
 
+
+def cmd_train(args: argparse.Namespace, params: Params) -> None:
     values = params.section(_section(args.experiment), args.variant)
-    module = {"mnist-mlp": mnist_mlp}[args.experiment]
-    metrics = module.train(args.data, values, params.section("runtime"), args.runs, args.metrics,
+    metrics = _experiment(args.experiment).train(args.data, values, params.section("runtime"), args.runs, args.metrics,
                            args.provenance, label=f"{args.experiment}/{args.variant}")
     acc = metrics["test_accuracy"]
     log.info("%s/%s: test accuracy %.4f (mean of %d seeds)", args.experiment, args.variant, acc["mean"], acc["n"])
 
 
 def cmd_analyze(args: argparse.Namespace, params: Params) -> None:
-    from dlrepro.experiments import mnist_mlp
-
     values = params.section(_section(args.experiment), args.variant)
-    module = {"mnist-mlp": mnist_mlp}[args.experiment]
-    table = module.analyze(args.data, args.runs, values, params.section("runtime"), args.out)
+    table = _experiment(args.experiment).analyze(args.data, args.runs, values, params.section("runtime"), args.out)
     log.info("layer probes:\n%s", table.to_string(index=False))
 
 
@@ -79,9 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("train", help="train every seed of one experiment variant")
-    p.add_argument("experiment", choices=EXPERIMENTS)
-    p.add_argument("--variant", default="default", help="variant in the experiment's params (default: %(default)s)")
-    p.add_argument("--data", type=Path, required=True, help="dataset folder written by `dlrepro data`")
+    _experiment_args(p, "variant to train")
     p.add_argument("--runs", type=Path, required=True, help="folder for per-seed models, histories and metrics")
     p.add_argument("--metrics", type=Path, required=True, help="metrics.json summarising the seeds")
     p.add_argument("--provenance", type=Path, required=True, help="provenance.json (code, versions, device, time)")
@@ -89,9 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("analyze", help="layer analysis of a trained variant: PCA, t-SNE, linear probes")
-    p.add_argument("experiment", choices=EXPERIMENTS)
-    p.add_argument("--variant", default="default", help="variant whose models are analysed (default: %(default)s)")
-    p.add_argument("--data", type=Path, required=True, help="dataset folder written by `dlrepro data`")
+    _experiment_args(p, "variant whose models are analysed")
     p.add_argument("--runs", type=Path, required=True, help="runs folder written by `dlrepro train`")
     p.add_argument("--out", type=Path, required=True, help="folder for maps, probe table and figures")
     _common(p)
@@ -123,8 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         params = Params(args.params, args.profile)
         args.func(args, params)
     except (ParamsError, DataError, FileNotFoundError, ValueError) as exc:
-        log.error("%s", exc)
-        print(f"dlrepro {args.command}: error: {exc}", file=sys.stderr)
+        log.error("dlrepro %s failed: %s", args.command, exc)
         return 2
     return 0
 

@@ -135,7 +135,8 @@ def test_same_params_same_metrics(project, tmp_path):
         "--runs", str(out / "runs"), "--metrics", str(out / "metrics.json"), "--provenance", str(out / "prov.json"))
     default = project / "results/mnist_mlp/default"
     assert (out / "metrics.json").read_bytes() == (default / "metrics.json").read_bytes()
-    assert (out / "runs/seed1/history.csv").read_bytes() == (default / "runs/seed1/history.csv").read_bytes()
+    for name in ("seed1/history.csv", "seed1/model.pt", "curves.png"):
+        assert (out / "runs" / name).read_bytes() == (default / "runs" / name).read_bytes(), name
 
 
 def test_unknown_params_key_stops_both_tools_with_its_name(project):

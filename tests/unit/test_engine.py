@@ -61,3 +61,4 @@ def test_mean_ci95():
     # t(0.975, 2) = 4.303; std = 0.01; half-width = 4.303 * 0.01 / sqrt(3)
     assert abs((s["high"] - s["low"]) / 2 - 4.3027 * 0.01 / 3 ** 0.5) < 1e-4
     assert mean_ci95([0.5])["low"] is None
+    assert mean_ci95([0.95, 0.99, 1.0], bounds=(0, 1))["high"] == 1

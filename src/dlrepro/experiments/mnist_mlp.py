@@ -85,12 +85,14 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                      test["accuracy"])
         figures.training_curves(histories, tmp / "curves.png", f"{label}: training curves")
     metrics = {
-        "test_accuracy": mean_ci95(r["test_accuracy"] for r in per_seed),
-        "val_accuracy": mean_ci95(r["val_accuracy"] for r in per_seed),
+        "test_accuracy": mean_ci95((r["test_accuracy"] for r in per_seed), bounds=(0, 1)),
+        "val_accuracy": mean_ci95((r["val_accuracy"] for r in per_seed), bounds=(0, 1)),
         "per_seed": [{k: v for k, v in r.items() if k != "train_seconds"} for r in per_seed],
         "data": {"source": data_meta["source"], "n_train": len(train_split), "n_val": len(val_split),
                  "n_test": len(test_split)},
         "params": trained_with,
+        "setting": f"{t['optimizer']} {t['lr']:g}, {t['lr_schedule']} schedule, {t['epochs']} epochs, "
+                   f"batch {t['batch_size']}; the best validation epoch is tested",
     }
     write_json(metrics_path, metrics)
     write_json(provenance_path, provenance(trained_with, device, time.perf_counter() - started,

@@ -1,6 +1,8 @@
 """Compare our results with the original write-ups' numbers (reports/reference.csv).
 
 One CSV row per (REFERENCE.md id, our experiment variant): later experiments add rows, not code.
+An experiment's metrics.json holds, per metric, the summary over seeds (mean_ci95), plus `data`
+(source and split sizes) and `setting` (one line saying how it was trained).
 """
 
 from __future__ import annotations
@@ -61,13 +63,11 @@ def compare(reference: str | Path, results: str | Path, experiment: str | None =
             continue
         metrics = read_json(metrics_path)
         summary, data = metrics[ref.metric], metrics["data"]
-        train = metrics["params"]["train"]
         rows.append({
             **row,
             "ours": _interval(summary),
             "data": f"{DATA_NAMES[data['source']]}: {data['n_train']} train / {data['n_val']} val / {data['n_test']} test",
-            "our setting": f"{train['optimizer']} {train['lr']:g}, {train['lr_schedule']} schedule, {train['epochs']} "
-                           f"epochs, batch {train['batch_size']}; best-validation epoch tested",
+            "our setting": metrics.get("setting", ""),
             "verdict": verdict(summary, ref.original, bool(ref.higher_is_better), data["source"]),
         })
     return pd.DataFrame(rows)

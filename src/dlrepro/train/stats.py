@@ -8,8 +8,11 @@ import numpy as np
 from scipy import stats
 
 
-def mean_ci95(values) -> dict:
-    """Mean, sample standard deviation and 95% t-interval of the mean (no interval for one value)."""
+def mean_ci95(values, bounds: tuple[float, float] = (-math.inf, math.inf)) -> dict:
+    """Mean, sample standard deviation and 95% t-interval of the mean (no interval for one value).
+
+    The interval is clipped to bounds, the range the metric can take (an accuracy stays in [0, 1]).
+    """
     values = np.asarray(list(values), dtype=float)
     n = len(values)
     mean = float(values.mean())
@@ -17,4 +20,5 @@ def mean_ci95(values) -> dict:
         return {"mean": mean, "std": None, "low": None, "high": None, "n": n}
     std = float(values.std(ddof=1))
     half = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n))
-    return {"mean": mean, "std": std, "low": mean - half, "high": mean + half, "n": n}
+    low, high = max(mean - half, bounds[0]), min(mean + half, bounds[1])
+    return {"mean": mean, "std": std, "low": low, "high": high, "n": n}

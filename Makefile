@@ -1,0 +1,29 @@
+# Two entry points on a fresh machine (Python 3.11 and make):
+#   make pipeline   set up, then run the whole pipeline on the embedded profile and render the report
+#   make test       set up, then run the tests (real data from the mirror at ../shared/data when present)
+VENV ?= .venv
+BIN := $(VENV)/bin
+MIRROR ?= $(abspath ../shared/data)
+
+.PHONY: setup pipeline test benchmarks clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
+	touch $@
+
+pipeline: setup
+	PATH="$(abspath $(BIN)):$$PATH" snakemake --cores all
+	@echo "Report: reports/html/index.html"
+
+test: setup
+	PATH="$(abspath $(BIN)):$$PATH" DLREPRO_MIRROR="$${DLREPRO_MIRROR:-$(MIRROR)}" $(BIN)/pytest
+
+benchmarks: setup
+	cd benchmarks && PATH="$(abspath $(BIN)):$$PATH" python mlp_throughput.py && python engine_vs_dataloader.py
+
+clean:
+	rm -rf data results logs reports/html .snakemake
