@@ -59,3 +59,12 @@ def test_a_new_variant_appears_in_both_tools(project, variant):
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     snakemake, dvc = dump("snakemake", project), dump("dvc", project)
     assert f"train_mnist_mlp@{variant}" in snakemake and f"train_mnist_mlp@{variant}" in dvc
+
+
+def test_config_may_only_override_the_profile(project):
+    from tests.integration.test_pipeline import run
+
+    out = run(project, "snakemake", "-n", "--config", "mnist={source: download}", check=False)
+    assert out.returncode != 0
+    assert "--config may only set profile; edit params.yaml for mnist" in out.stdout + out.stderr
+    assert "--profile full" in run(project, "snakemake", "-n", "-p", "--config", "profile=full").stdout

@@ -1,9 +1,26 @@
 # Helpers shared by every rule file. Rules pass values to `dlrepro` only as --profile and paths,
 # and track the same params.yaml keys that their DVC stages list.
+import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 
 validate(config, "../schemas/params.schema.yaml")
+
+
+def _check_overrides(params_file="params.yaml"):
+    """dlrepro reads params.yaml itself: only `profile` may differ from it (--config profile=...)."""
+    with open(params_file) as f:
+        on_disk = yaml.safe_load(f)
+    changed = sorted(k for k in set(config) | set(on_disk) if k != "profile" and config.get(k) != on_disk.get(k))
+    if changed:
+        raise WorkflowError(
+            f"--config may only set profile; edit {params_file} for {', '.join(changed)} "
+            "(every stage reads its values from that file)"
+        )
+
+
+_check_overrides()
 
 
 def tracked(*keys):
