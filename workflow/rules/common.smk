@@ -44,7 +44,8 @@ def variants(section):
 
 CONDA_ENV = "../envs/dlrepro.yaml"
 # Cores a torch stage reserves from the scheduler; dlrepro sets the same count itself.
-TORCH_THREADS = config["runtime"]["threads"] or workflow.cores
+RUNTIME = {**config["runtime"], **config["runtime"].get("profiles", {}).get(config["profile"], {})}
+TORCH_THREADS = RUNTIME["threads"] or workflow.cores
 
 
 def code(*modules):
