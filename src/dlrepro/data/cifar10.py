@@ -261,7 +261,7 @@ EMBEDDED_CLASSES = ("house", "tree", "car", "mushroom", "signpost", "boat", "cup
 def generate(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """n scenes (uint8, n x 3 x 32 x 32) with balanced labels, from one seeded random stream.
 
-    A scene: sky over ground (a horizon at a random height, light from above), two to four
+    A scene: sky over ground (a horizon at a random height, light from above), two or three
     clutter shapes, then one object of the class at a random position, size, tilt and colour,
     facing left or right where it has a front; then a global illumination change and pixel
     noise. Objects are upright, so "which way is up" is learnable (the transfer pretext task),
@@ -277,14 +277,14 @@ def generate(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     canvas = (sky[:, :, None, None] * (1 - 0.3 * (axis[None, None, :, None] + 1) / 2) * (1 - is_ground[:, None])
               + ground[:, :, None, None] * (1 - 0.4 * grad[:, None]) * is_ground[:, None])
     canvas = canvas + 0.12 * P.smooth_noise(rng, n, 3, SIZE, 6)
-    for k in range(4):  # clutter: blobs and bars, some of them behind every object
+    for k in range(3):  # clutter: blobs and bars behind every object
         present = rng.uniform(0, 1, n) < (1.0 if k < 2 else 0.5)
-        u, v, px = P.frame(n, SIZE, rng.uniform(-1, 1, n), rng.uniform(-1, 1, n), rng.uniform(0.1, 0.35, n),
+        u, v, px = P.frame(n, SIZE, rng.uniform(-1, 1, n), rng.uniform(-1, 1, n), rng.uniform(0.08, 0.25, n),
                            rng.uniform(-np.pi, np.pi, n))
         kind = P.col(rng.uniform(0, 1, n) < 0.5)
         d = np.where(kind, P.ellipse(u, v, 0, 0, 1, 0.6), P.box(u, v, 0, 0, 1, 0.25))
         canvas = P.paint(canvas, P.mask(d, px) * P.col(present), rng.uniform(0, 1, (n, 3)))
-    scale = rng.uniform(0.38, 0.62, n)
+    scale = rng.uniform(0.5, 0.8, n)
     cx, cy = rng.uniform(-1, 1, n) * (0.95 - scale * 0.8), rng.uniform(-1, 1, n) * (0.95 - scale * 0.8)
     u, v, px = P.frame(n, SIZE, cx, cy, scale, rng.uniform(-0.25, 0.25, n))
     palette = {"main": rng.uniform(0, 1, (n, 3)), "second": rng.uniform(0, 1, (n, 3)),

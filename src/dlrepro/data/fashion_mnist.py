@@ -53,7 +53,7 @@ def _torso(u, v, p, bottom):
 
 # Each drawer: (u, v, p) -> (signed distance of the garment, signed distance of its dark details)
 def _tshirt(u, v, p):
-    return P.union(_torso(u, v, p, 0.85), _sleeves(u, v, 0.35 + 0.1 * p["a"], 0.2)), np.full_like(u, 9.0)
+    return P.union(_torso(u, v, p, 0.8 + 0.1 * p["b"]), _sleeves(u, v, 0.45 + 0.2 * p["a"], 0.2)), np.full_like(u, 9.0)
 
 
 def _trouser(u, v, p):
@@ -63,9 +63,9 @@ def _trouser(u, v, p):
 
 
 def _pullover(u, v, p):
-    body = P.union(_torso(u, v, p, 0.8), _sleeves(u, v, 1.35))
+    body = P.union(_torso(u, v, p, 0.82 + 0.12 * p["b"]), _sleeves(u, v, 1.2 + 0.25 * p["a"]))
     hem = P.box(u, v, 0, 0.78, 0.5, 0.04)
-    return body, hem + 0.02 * (p["b"] > 0)
+    return body, hem
 
 
 def _dress(u, v, p):
@@ -75,14 +75,14 @@ def _dress(u, v, p):
 
 
 def _coat(u, v, p):
-    body = P.union(_torso(u, v, p, 0.95), _sleeves(u, v, 1.45, 0.19))
+    body = P.union(_torso(u, v, p, 0.9 + 0.08 * p["b"]), _sleeves(u, v, 1.3 + 0.2 * p["a"], 0.19))
     zip_ = P.segment(u, v, 0, -0.68, 0, 0.95, 0.035)
     lapels = P.union(*(P.segment(u, v, 0, -0.45, s * 0.22, -0.78, 0.04) for s in (-1, 1)))
     return body, P.union(zip_, lapels)
 
 
 def _shirt(u, v, p):
-    body = P.union(_torso(u, v, p, 0.85), _sleeves(u, v, 1.3 + 0.1 * p["a"], 0.15))
+    body = P.union(_torso(u, v, p, 0.85 + 0.1 * p["b"]), _sleeves(u, v, 1.15 + 0.25 * p["a"], 0.16))
     collar = P.union(*(P.segment(u, v, 0, -0.6, s * 0.2, -0.8, 0.05) for s in (-1, 1)))
     buttons = P.union(*(P.ellipse(u, v, 0, y, 0.05, 0.05) for y in (-0.35, 0.0, 0.35, 0.7)))
     return body, P.union(collar, buttons)
@@ -124,14 +124,17 @@ def generate(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     labels = rng.permutation(np.arange(n) % len(CLASSES)).astype(np.uint8)
     scale = rng.uniform(0.78, 0.95, n)
     aspect = rng.uniform(0.85, 1.15, n)
-    u, v, px = P.frame(n, SIZE, rng.uniform(-0.08, 0.08, n), rng.uniform(-0.06, 0.06, n), scale,
-                       rng.uniform(-0.08, 0.08, n))
-    u = u / P.col(aspect)
+    u, v, px = P.frame(n, SIZE, rng.uniform(-0.1, 0.1, n), rng.uniform(-0.08, 0.08, n), scale,
+                       rng.uniform(-0.12, 0.12, n))
+    # A smooth random warp makes every garment's outline a little irregular.
+    warp = P.smooth_noise(rng, n, 2, SIZE, 3) * P.col(rng.uniform(0.03, 0.12, n))[:, None]
+    u, v = u / P.col(aspect) + warp[:, 0], v + warp[:, 1]
     p = {"a": P.col(rng.uniform(-1, 1, n)), "b": P.col(rng.uniform(-1, 1, n)), "w": P.col(rng.uniform(-1, 1, n))}
     shade = P.col(rng.uniform(0.35, 1.0, n))
     texture = P.smooth_noise(rng, n, 1, SIZE, 4)[:, 0] * P.col(rng.uniform(0.05, 0.3, n))
     stripes = np.sin(v * P.col(rng.uniform(8, 20, n))) * P.col(rng.uniform(0, 1, n) < 0.25) * 0.25
-    noise = rng.normal(0, 0.03, (n, SIZE, SIZE))
+    seam = P.col(rng.uniform(0.15, 0.65, n))  # how dark seams, zips and buttons are
+    noise = rng.normal(0, 0.05, (n, SIZE, SIZE))
     images = np.zeros((n, SIZE, SIZE))
     for c, draw in enumerate(DRAWERS):
         idx = np.flatnonzero(labels == c)
@@ -139,7 +142,7 @@ def generate(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         garment, detail = draw(u[idx], v[idx], sub)
         cover = P.mask(garment, px[idx])
         dark = P.mask(detail, px[idx]) * cover
-        images[idx] = cover * shade[idx] * (1 + texture[idx] + stripes[idx]) * (1 - 0.6 * dark)
+        images[idx] = cover * shade[idx] * (1 + texture[idx] + stripes[idx]) * (1 - seam[idx] * dark)
     return P.to_uint8(images + noise * (images > 0.02)), labels
 
 
