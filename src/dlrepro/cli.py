@@ -30,10 +30,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", type=Path, help="also write the log to this file")
 
 
-def _experiment_args(parser: argparse.ArgumentParser, variant_help: str) -> None:
+def _experiment_args(parser: argparse.ArgumentParser, variant_help: str | None) -> None:
+    """The experiment, its --data and, unless variant_help is None, --variant."""
     parser.add_argument("experiment", choices=EXPERIMENTS)
-    parser.add_argument("--variant", default="default", help=f"{variant_help} (default: %(default)s)")
+    if variant_help is not None:
+        parser.add_argument("--variant", default="default", help=f"{variant_help} (default: %(default)s)")
     parser.add_argument("--data", type=Path, required=True, help="dataset folder written by `dlrepro data`")
+
+
+def _training_outputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", type=Path, required=True, help="folder for per-seed models, histories and metrics")
+    parser.add_argument("--metrics", type=Path, required=True, help="metrics.json summarising the seeds")
+    parser.add_argument("--provenance", type=Path, required=True, help="provenance.json (code, versions, device, time)")
 
 
 def cmd_data(args: argparse.Namespace, params: Params) -> None:
@@ -101,25 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train every seed of one experiment variant")
     _experiment_args(p, "variant to train")
-    p.add_argument("--runs", type=Path, required=True, help="folder for per-seed models, histories and metrics")
-    p.add_argument("--metrics", type=Path, required=True, help="metrics.json summarising the seeds")
-    p.add_argument("--provenance", type=Path, required=True, help="provenance.json (code, versions, device, time)")
+    _training_outputs(p)
     p.add_argument("--pretrained", type=Path, help="runs folder of a pretraining stage whose weights a variant starts from")
     _common(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("pretrain", help="train the self-supervised pretext task of an experiment, every seed")
-    p.add_argument("experiment", choices=EXPERIMENTS)
-    p.add_argument("--data", type=Path, required=True, help="dataset folder written by `dlrepro data`")
-    p.add_argument("--runs", type=Path, required=True, help="folder for per-seed trunks, histories and metrics")
-    p.add_argument("--metrics", type=Path, required=True, help="metrics.json of the pretext task")
-    p.add_argument("--provenance", type=Path, required=True, help="provenance.json (code, versions, device, time)")
+    _experiment_args(p, None)
+    _training_outputs(p)
     _common(p)
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("summarize", help="table and figures over all variants of an experiment")
-    p.add_argument("experiment", choices=EXPERIMENTS)
-    p.add_argument("--data", type=Path, required=True, help="dataset folder written by `dlrepro data`")
+    _experiment_args(p, None)
     p.add_argument("--results", type=Path, required=True, help="results folder of the experiment (one folder per variant)")
     p.add_argument("--out", type=Path, required=True, help="folder for the summary table and figures")
     _common(p)

@@ -90,7 +90,7 @@ def test_local_copy_with_a_subset_of_batches(tmp_path):
     arrays, files = cifar10.from_local(str(tmp_path / "mine"))  # the parent folder works too
     assert arrays["train_x"].shape == (16, 3, 32, 32) and arrays["test_x"].shape == (5, 3, 32, 32)
     assert files["batches"] == ["data_batch_1", "data_batch_3"]
-    assert files["label_names"] == list(cifar10.CLASSES)
+    assert files["classes"] == list(cifar10.CLASSES)
     assert not files["files"]["data_batch_1"]["matches_upstream"]
 
 

@@ -151,7 +151,7 @@ def from_download() -> tuple[dict, dict]:
                 raise DataError(f"{origin}: {FOLDER}/{name}: md5 is not the published {md5}; the archive is corrupt")
             members[name] = data
     arrays, label_names = _assemble(members.__getitem__, [*TRAIN_BATCHES, "test_batch"], origin)
-    return arrays, {"archive": ARCHIVE.name, "sha256": ARCHIVE.sha256, "label_names": label_names}
+    return arrays, {"archive": ARCHIVE.name, "sha256": ARCHIVE.sha256, "classes": label_names}
 
 
 def from_local(folder: str | None) -> tuple[dict, dict]:
@@ -175,7 +175,7 @@ def from_local(folder: str | None) -> tuple[dict, dict]:
     arrays, label_names = _assemble(raw.__getitem__, batches + ["test_batch"], str(root))
     files = {n: {"sha256": sha256_hex(b), "matches_upstream":
                  hashlib.md5(b, usedforsecurity=False).hexdigest() == MEMBERS_MD5[n]} for n, b in raw.items()}
-    return arrays, {"folder": str(root), "batches": batches, "files": files, "label_names": label_names}
+    return arrays, {"folder": str(root), "batches": batches, "files": files, "classes": label_names}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,17 +303,11 @@ def generate(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def from_embedded(n_train: int, n_test: int, seed: int) -> tuple[dict, dict]:
     train_x, train_y = generate(n_train, seed * 2)
     test_x, test_y = generate(n_test, seed * 2 + 1)
-    files = {"origin": "generated: dlrepro.data.cifar10.generate", "seed": seed, "label_names": list(EMBEDDED_CLASSES)}
+    files = {"origin": "generated: dlrepro.data.cifar10.generate", "seed": seed, "classes": list(EMBEDDED_CLASSES)}
     return {"train_x": train_x, "train_y": train_y, "test_x": test_x, "test_y": test_y}, files
 
 
 def prepare(values: dict, out: str | Path) -> dict:
     """Build the dataset chosen by the resolved `cifar10` params and write it as arrays to out."""
-    source = values["source"]
-    if source == "embedded":
-        arrays, files = from_embedded(**values["embedded"])
-    elif source == "download":
-        arrays, files = from_download()
-    else:
-        arrays, files = from_local(values["local_path"])
-    return mnist.save("cifar10", source, arrays, files, out, classes=files.pop("label_names"))
+    return mnist.prepare_from(values, out, "cifar10",
+                              {"embedded": from_embedded, "download": from_download, "local": from_local})

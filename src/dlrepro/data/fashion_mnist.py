@@ -155,11 +155,8 @@ def from_embedded(n_train: int, n_test: int, seed: int) -> tuple[dict, dict]:
 
 def prepare(values: dict, out: str | Path) -> dict:
     """Build the dataset chosen by the resolved `fashion_mnist` params and write it as arrays to out."""
-    source = values["source"]
-    if source == "embedded":
-        arrays, files = from_embedded(**values["embedded"])
-    elif source == "download":
-        arrays, files = mnist.from_download(FILES, "fashion-mnist", URLS, SHA256_OF)
-    else:
-        arrays, files = mnist.from_local(values["local_path"], FILES, "fashion_mnist", SHA256_OF)
-    return mnist.save("fashion_mnist", source, arrays, files, out, classes=list(CLASSES))
+    return mnist.prepare_from(values, out, "fashion_mnist", {
+        "embedded": from_embedded,
+        "download": lambda: mnist.from_download(FILES, "fashion-mnist", URLS, SHA256_OF),
+        "local": lambda folder: mnist.from_local(folder, FILES, "fashion_mnist", SHA256_OF),
+    }, classes=list(CLASSES))

@@ -89,14 +89,26 @@ def from_embedded(test_fraction: float, split_seed: int) -> tuple[dict, dict]:
 
 def prepare(values: dict, out: str | Path) -> dict:
     """Build the dataset chosen by the resolved `mnist` params and write it as arrays to out."""
+    return prepare_from(values, out, "mnist", {"embedded": from_embedded, "download": from_download,
+                                                "local": from_local})
+
+
+def prepare_from(values: dict, out: str | Path, dataset: str, sources: dict, **extra) -> dict:
+    """Read or build a dataset with the function of its `source` (embedded: called with the
+    `embedded` values; download: no arguments; local: local_path) and save it to out.
+
+    A source may name the classes itself (files["classes"]); they go to meta.json's "classes".
+    """
     source = values["source"]
     if source == "embedded":
-        arrays, files = from_embedded(**values["embedded"])
+        arrays, files = sources["embedded"](**values["embedded"])
     elif source == "download":
-        arrays, files = from_download()
+        arrays, files = sources["download"]()
     else:
-        arrays, files = from_local(values["local_path"])
-    return save("mnist", source, arrays, files, out)
+        arrays, files = sources["local"](values["local_path"])
+    if "classes" in files:
+        extra = {**extra, "classes": files.pop("classes")}
+    return save(dataset, source, arrays, files, out, **extra)
 
 
 def save(dataset: str, source: str, arrays: dict, files: dict, out: str | Path, **extra) -> dict:
