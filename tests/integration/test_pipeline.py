@@ -52,7 +52,7 @@ IMAGE_PAGES = ("fmnist_mlp_grid", "fmnist_cnn", "cifar_cnn", "cifar_augment", "c
 def shorten_images(params: dict) -> None:
     """The image families on few generated images, for one or two epochs."""
     params["fashion_mnist"]["embedded"].update(n_train=600, n_test=200)
-    params["cifar10"]["embedded"].update(n_train=900, n_test=200)
+    params["cifar10"]["embedded"].update(n_train=1000, n_test=200)
     for section in ("fmnist_mlp_grid", "fmnist_cnn", "cifar_cnn"):
         params[section]["profiles"]["embedded"]["train"].update(steps=12, seeds=[0, 1])
     augment = params["cifar_augment"]["profiles"]["embedded"]
@@ -61,7 +61,7 @@ def shorten_images(params: dict) -> None:
     for variant in augment["variants"].values():
         variant["train"]["epochs"] = 1
     transfer = params["cifar_transfer"]["profiles"]["embedded"]
-    transfer["pretext"].update(n_images=200, val_size=50)
+    transfer["pretext"].update(n_images=150, val_size=50)
     transfer["pretext"]["train"]["epochs"] = 1
     transfer["train"]["epochs"] = 2
 
