@@ -168,3 +168,12 @@ def test_fine_tuning_without_a_pretext_trunk_is_refused(tmp_path):
     with pytest.raises(ValueError, match="init pretext needs --pretrained"):
         cifar_transfer.train(data, transfer_values("pretext"), {"threads": 1, "device": "cpu"}, tmp_path / "r",
                              tmp_path / "m.json", tmp_path / "p.json", "x")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_augmentation_runs_on_the_gpu_deterministically():
+    x = images(64).cuda()
+    a = augment(x, ALL, torch.Generator("cuda").manual_seed(3), SETTINGS)
+    b = augment(x, ALL, torch.Generator("cuda").manual_seed(3), SETTINGS)
+    assert a.device.type == "cuda" and a.shape == x.shape and torch.equal(a, b)

@@ -59,10 +59,9 @@ def family_outputs(section, names=None):
     )
 
 
-def train_cmd(section, extra=""):
-    cli = section.replace("_", "-")
+def train_cmd(experiment, extra=""):
     return (
-        f"dlrepro train {cli} --variant {{wildcards.variant}} --params params.yaml --profile {{params.profile}}"
+        f"dlrepro train {experiment} --variant {{wildcards.variant}} --params params.yaml --profile {{params.profile}}"
         " --data {input.data} --runs {output.runs} --metrics {output.metrics}"
         f" --provenance {{output.provenance}}{extra} --log {{log}}"
     )

@@ -36,6 +36,7 @@ for section, (dataset, module) in IMAGE_FAMILIES.items():
         params:
             values=variant_values(section, *keys),
             profile=config["profile"],
+            experiment=section.replace("_", "-"),
         wildcard_constraints:
             variant="|".join(variants(section)),
         threads: TORCH_THREADS
@@ -43,8 +44,9 @@ for section, (dataset, module) in IMAGE_FAMILIES.items():
             CONDA_ENV
         log:
             f"logs/train_{section}/{{variant}}.log",
+        # Snakemake evaluates shell: when the job runs, after the loop: no loop variables in it.
         shell:
-            train_cmd(section)
+            train_cmd("{params.experiment}")
 
     rule:
         name:
@@ -58,13 +60,15 @@ for section, (dataset, module) in IMAGE_FAMILIES.items():
         params:
             values=tracked("profile", f"{section}.variants"),
             profile=config["profile"],
+            experiment=section.replace("_", "-"),
+            results=lambda wildcards, output: output[0].rsplit("/", 1)[0],  # the summary's parent
         conda:
             CONDA_ENV
         log:
             f"logs/summarize_{section}.log",
         shell:
-            f"dlrepro summarize {section.replace('_', '-')} --params params.yaml --profile {{params.profile}}"
-            f" --data {{input.data}} --results results/{section} --out {{output}} --log {{log}}"
+            "dlrepro summarize {params.experiment} --params params.yaml --profile {params.profile}"
+            " --data {input.data} --results {params.results} --out {output} --log {log}"
 
 
 TRANSFER_CODE = IMAGE_CODE + code("experiments/cifar_transfer.py")
@@ -150,7 +154,7 @@ rule train_cifar_transfer:
     log:
         "logs/train_cifar_transfer/{variant}.log",
     shell:
-        train_cmd("cifar_transfer", " --pretrained {input.pretrained}")
+        train_cmd("cifar-transfer", " --pretrained {input.pretrained}")
 
 
 rule summarize_cifar_transfer:

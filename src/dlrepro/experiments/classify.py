@@ -146,7 +146,7 @@ def run_seeds(label: str, splits: tuple[Split, Split, Split], values: dict, buil
             write_json(seed_dir / "metrics.json", run)
             per_seed.append(run)
             log.info("%s seed %d: best epoch %d, test accuracy %.4f", label, seed, result.best_epoch, test["accuracy"])
-    trained_with = {k: v for k, v in values.items() if k not in ("analysis",)}
+    trained_with = dict(values)
     metrics = {
         "test_accuracy": mean_ci95((r["test_accuracy"] for r in per_seed), bounds=(0, 1)),
         "val_accuracy": mean_ci95((r["val_accuracy"] for r in per_seed), bounds=(0, 1)),
