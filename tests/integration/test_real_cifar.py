@@ -1,8 +1,9 @@
 """The CIFAR-10 subset of the local mirror, read as a user's local copy, through the real code paths.
 
 The subset (4,000 training and 1,000 test images in the upstream python layout) is not the
-official archive, so it is read with source local. The training tests use short schedules (a few
-CPU minutes each); the README records the longer runs.
+official archive, so it is read with source local. Training on it is recorded in the README: at
+the schedules a CPU affords in minutes, neither augmentation nor transfer beats its baseline by
+more than the seed spread, so no test here claims it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ SUBSET_SHA256 = {
     "data_batch_1": "3312454ae3579a464babde75216708673e8f75a760dcff6afe09f9cce18c130b",
     "test_batch": "eba30c0ed75c6637beb2ff219a8d0568e77eb77f48b8a4270dd1819d967f78c1",
 }
-SMALL_STRONG = {"widths": [16, 32, 64], "depth": 1}
 
 
 @pytest.fixture
@@ -42,13 +42,6 @@ def use_subset(project, subset, change=None):
     run(project, "dlrepro", "data", "cifar10", "--profile", "full", "--out", "data/cifar10")
 
 
-def train(project, experiment, variant, *extra):
-    out = f"r/{experiment}/{variant}"
-    run(project, "dlrepro", "train", experiment, "--profile", "full", "--variant", variant, "--data", "data/cifar10",
-        "--runs", f"{out}/runs", "--metrics", f"{out}/metrics.json", "--provenance", f"{out}/provenance.json", *extra)
-    return json.loads((project / out / "metrics.json").read_text())
-
-
 def test_local_subset_is_validated_and_read(project, subset):
     use_subset(project, subset)
     meta = json.loads((project / "data/cifar10/meta.json").read_text())
@@ -59,36 +52,3 @@ def test_local_subset_is_validated_and_read(project, subset):
     assert meta["classes"][:3] == ["airplane", "automobile", "bird"]
     x = np.load(project / "data/cifar10/test_x.npy")
     assert x.dtype == np.uint8 and 100 < x.mean() < 140  # real photographs, not the generated scenes
-
-
-def test_augmentation_beats_none_on_the_subset_beyond_the_seed_spread(project, subset):
-    def short(p):
-        p["cifar_augment"]["profiles"]["full"] = {
-            "data": {"val_size": 500}, "model": SMALL_STRONG,
-            "train": {"batch_size": 64, "epochs": 12, "seeds": [0, 1, 2]},
-            "variants": {v: {"train": {"epochs": 12}} for v in p["cifar_augment"]["variants"] if v.startswith("strong")}}
-
-    use_subset(project, subset, short)
-    none = train(project, "cifar-augment", "strong_none")
-    both = train(project, "cifar-augment", "strong_all")
-    spread = max(none["test_accuracy"]["std"], both["test_accuracy"]["std"])
-    assert both["data"]["n_train"] == 3500
-    assert both["test_accuracy"]["mean"] - none["test_accuracy"]["mean"] > 2 * spread
-
-
-def test_transfer_beats_scratch_on_500_labelled_images(project, subset):
-    def short(p):
-        p["cifar_transfer"]["profiles"]["full"] = {
-            "data": {"val_size": 500}, "model": SMALL_STRONG,
-            "pretext": {"val_size": 300, "train": {"epochs": 4, "batch_size": 128, "seeds": [0, 1]}},
-            "train": {"epochs": 30, "seeds": [0, 1]}}
-
-    use_subset(project, subset, short)
-    run(project, "dlrepro", "pretrain", "cifar-transfer", "--profile", "full", "--data", "data/cifar10",
-        "--runs", "r/pretext/runs", "--metrics", "r/pretext/metrics.json", "--provenance", "r/pretext/provenance.json")
-    pretext = json.loads((project / "r/pretext/metrics.json").read_text())
-    assert pretext["test_accuracy"]["mean"] > 0.6  # chance is 1/3
-    scratch = train(project, "cifar-transfer", "scratch")
-    tuned = train(project, "cifar-transfer", "trunk_lr_0_1", "--pretrained", "r/pretext/runs")
-    assert scratch["data"]["n_train"] == tuned["data"]["n_train"] == 500
-    assert tuned["test_accuracy"]["mean"] > scratch["test_accuracy"]["mean"]
