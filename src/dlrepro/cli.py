@@ -16,8 +16,8 @@ from dlrepro.data.sources import DataError
 
 log = logging.getLogger("dlrepro")
 
-DATASETS = ("mnist",)
-EXPERIMENTS = ("mnist-mlp",)
+DATASETS = ("mnist", "fashion_mnist", "cifar10")
+EXPERIMENTS = ("mnist-mlp", "fmnist-mlp-grid", "fmnist-cnn", "cifar-cnn", "cifar-augment", "cifar-transfer")
 
 
 def _section(name: str) -> str:
@@ -30,17 +30,24 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", type=Path, help="also write the log to this file")
 
 
-def _experiment_args(parser: argparse.ArgumentParser, variant_help: str) -> None:
+def _experiment_args(parser: argparse.ArgumentParser, variant_help: str | None) -> None:
+    """The experiment, its --data and, unless variant_help is None, --variant."""
     parser.add_argument("experiment", choices=EXPERIMENTS)
-    parser.add_argument("--variant", default="default", help=f"{variant_help} (default: %(default)s)")
+    if variant_help is not None:
+        parser.add_argument("--variant", default="default", help=f"{variant_help} (default: %(default)s)")
     parser.add_argument("--data", type=Path, required=True, help="dataset folder written by `dlrepro data`")
 
 
-def cmd_data(args: argparse.Namespace, params: Params) -> None:
-    from dlrepro.data import mnist
+def _training_outputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", type=Path, required=True, help="folder for per-seed models, histories and metrics")
+    parser.add_argument("--metrics", type=Path, required=True, help="metrics.json summarising the seeds")
+    parser.add_argument("--provenance", type=Path, required=True, help="provenance.json (code, versions, device, time)")
 
+
+def cmd_data(args: argparse.Namespace, params: Params) -> None:
+    module = importlib.import_module(f"dlrepro.data.{args.dataset}")
     values = params.section(args.dataset)
-    meta = {"mnist": mnist.prepare}[args.dataset](values, args.out)
+    meta = module.prepare(values, args.out)
     log.info("%s from %s: %s", args.dataset, meta["source"], meta["shapes"])
 
 
@@ -51,10 +58,26 @@ def _experiment(name: str):
 
 def cmd_train(args: argparse.Namespace, params: Params) -> None:
     values = params.section(_section(args.experiment), args.variant)
+    extra = {"pretrained": args.pretrained} if args.pretrained else {}
     metrics = _experiment(args.experiment).train(args.data, values, params.section("runtime"), args.runs, args.metrics,
-                           args.provenance, label=f"{args.experiment}/{args.variant}")
+                           args.provenance, label=f"{args.experiment}/{args.variant}", **extra)
     acc = metrics["test_accuracy"]
     log.info("%s/%s: test accuracy %.4f (mean of %d seeds)", args.experiment, args.variant, acc["mean"], acc["n"])
+
+
+def cmd_pretrain(args: argparse.Namespace, params: Params) -> None:
+    values = params.section(_section(args.experiment))
+    metrics = _experiment(args.experiment).pretrain(args.data, values, params.section("runtime"), args.runs,
+                                                    args.metrics, args.provenance, label=f"{args.experiment}/pretext")
+    log.info("%s pretext: held-out accuracy %.4f", args.experiment, metrics["test_accuracy"]["mean"])
+
+
+def cmd_summarize(args: argparse.Namespace, params: Params) -> None:
+    from dlrepro.config import variants_of
+
+    variants = variants_of(params.raw, _section(args.experiment))
+    table = _experiment(args.experiment).summarize(args.data, args.results, variants, args.out)
+    log.info("%s:\n%s", args.experiment, table[["variant", "test_accuracy", "low", "high"]].to_string(index=False))
 
 
 def cmd_analyze(args: argparse.Namespace, params: Params) -> None:
@@ -86,11 +109,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train every seed of one experiment variant")
     _experiment_args(p, "variant to train")
-    p.add_argument("--runs", type=Path, required=True, help="folder for per-seed models, histories and metrics")
-    p.add_argument("--metrics", type=Path, required=True, help="metrics.json summarising the seeds")
-    p.add_argument("--provenance", type=Path, required=True, help="provenance.json (code, versions, device, time)")
+    _training_outputs(p)
+    p.add_argument("--pretrained", type=Path, help="runs folder of a pretraining stage whose weights a variant starts from")
     _common(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("pretrain", help="train the self-supervised pretext task of an experiment, every seed")
+    _experiment_args(p, None)
+    _training_outputs(p)
+    _common(p)
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("summarize", help="table and figures over all variants of an experiment")
+    _experiment_args(p, None)
+    p.add_argument("--results", type=Path, required=True, help="results folder of the experiment (one folder per variant)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the summary table and figures")
+    _common(p)
+    p.set_defaults(func=cmd_summarize)
 
     p = sub.add_parser("analyze", help="layer analysis of a trained variant: PCA, t-SNE, linear probes")
     _experiment_args(p, "variant whose models are analysed")

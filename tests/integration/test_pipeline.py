@@ -43,6 +43,27 @@ def shorten(params: dict) -> None:
     embedded["train"].update(epochs=3, seeds=[0, 1])
     embedded["analysis"].update(n_images=150, probe_train_size=300)
     embedded["variants"]["original"]["train"]["epochs"] = 4
+    shorten_images(params)
+
+
+IMAGE_PAGES = ("fmnist_mlp_grid", "fmnist_cnn", "cifar_cnn", "cifar_augment", "cifar_transfer")
+
+
+def shorten_images(params: dict) -> None:
+    """The image families on few generated images, for one or two epochs."""
+    params["fashion_mnist"]["embedded"].update(n_train=600, n_test=200)
+    params["cifar10"]["embedded"].update(n_train=1000, n_test=200)
+    for section in ("fmnist_mlp_grid", "fmnist_cnn", "cifar_cnn"):
+        params[section]["profiles"]["embedded"]["train"].update(steps=12, seeds=[0, 1])
+    augment = params["cifar_augment"]["profiles"]["embedded"]
+    augment["train"].update(epochs=1, seeds=[0, 1])
+    augment["data"]["n_train"] = 200
+    for variant in augment["variants"].values():
+        variant["train"]["epochs"] = 1
+    transfer = params["cifar_transfer"]["profiles"]["embedded"]
+    transfer["pretext"].update(n_images=150, val_size=50)
+    transfer["pretext"]["train"]["epochs"] = 1
+    transfer["train"]["epochs"] = 2
 
 
 def snakemake_plan(project: Path) -> dict[str, int]:
@@ -173,3 +194,29 @@ def test_missing_dataset_without_network_is_explained(project, tmp_path):
     assert out.returncode == 2
     assert "could not download mnist/" in out.stderr and "DLREPRO_MIRROR" in out.stderr
     assert not (project / "data/mnist_net").exists()
+
+
+def test_image_pages_show_their_figures_and_reference_rows(project):
+    html_dir = project / "reports" / "html"
+    index = (html_dir / "index.html").read_text()
+    for page, figures, original in [("fmnist_mlp_grid", 4, "0.8470"), ("fmnist_cnn", 2, "0.8900"),
+                                    ("cifar_cnn", 3, "0.6035"), ("cifar_augment", 3, "0.6798"),
+                                    ("cifar_transfer", 4, "0.3572")]:
+        html = (html_dir / f"{page}.html").read_text()
+        assert html.count("data:image/png;base64,") >= figures, page
+        assert original in html and original in index and f'href="{page}.html"' in index
+    metrics = json.loads((project / "results/cifar_transfer/trunk_lr_0_1/metrics.json").read_text())
+    assert metrics["data"]["n_train"] == 500 and metrics["test_accuracy"]["n"] == 2
+    summary = (project / "results/cifar_augment/summary/results.csv").read_text()
+    assert summary.count("\n") == 11  # header and ten variants
+
+
+def test_one_augmentation_variant_reruns_only_itself(project):
+    original = (project / "params.yaml").read_text()
+    edit_params(project, lambda p: p["cifar_augment"]["variants"]["small_crop"]["augment"].update(crop_pad=2))
+    try:
+        assert snakemake_plan(project) == {"train_cifar_augment": 1, "summarize_cifar_augment": 1, "report": 1,
+                                           "all": 1}
+        assert dvc_changed(project) == {"train_cifar_augment@small_crop", "summarize_cifar_augment"}
+    finally:
+        (project / "params.yaml").write_text(original)

@@ -51,3 +51,35 @@ TORCH_THREADS = RUNTIME["threads"] or workflow.cores
 def code(*modules):
     """Source files of the package a stage runs, so editing them re-runs the stage."""
     return [f"src/dlrepro/{m}" for m in modules]
+
+
+# Image-classification families (workflow/rules/images.smk).
+VARIANT_OUTPUTS = ["runs", "provenance.json", "metrics.json"]
+
+
+def variant_values(section, *keys):
+    """tracked() for one variant's job: the section's shared keys, its variant, its profiles."""
+    return lambda wildcards: tracked(
+        "profile",
+        "runtime",
+        *(f"{section}.{k}" for k in keys),
+        f"{section}.variants.{wildcards.variant}",
+        f"{section}.profiles",
+    )
+
+
+def family_outputs(section, names=None):
+    return expand(
+        "results/{section}/{variant}/{output}",
+        section=section,
+        variant=names or variants(section),
+        output=VARIANT_OUTPUTS,
+    )
+
+
+def train_cmd(experiment, extra=""):
+    return (
+        f"dlrepro train {experiment} --variant {{wildcards.variant}} --params params.yaml --profile {{params.profile}}"
+        " --data {input.data} --runs {output.runs} --metrics {output.metrics}"
+        f" --provenance {{output.provenance}}{extra} --log {{log}}"
+    )

@@ -10,6 +10,7 @@ rule report:
         "reports/templates/index.ipynb",
         "reports/templates/mnist_mlp.ipynb",
         code("report/render.py", "report/reference.py"),
+        IMAGE_REPORT_INPUTS,
     output:
         directory("reports/html"),
     params:

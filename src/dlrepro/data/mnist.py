@@ -34,29 +34,33 @@ def _check_labels(labels: np.ndarray, origin: str) -> None:
         raise DataError(f"{origin}: label {int(labels.max())} out of range 0..{N_CLASSES - 1}")
 
 
-def from_download() -> tuple[dict, dict]:
+def from_download(table: dict = FILES, dataset: str = "mnist", urls: tuple[str, ...] = URLS,
+                  sha256_of: str = "payload") -> tuple[dict, dict]:
+    """IDX files of an MNIST-like dataset (the table: array name -> file, sha256, shape)."""
     arrays, files = {}, {}
-    for key, (name, sha, shape) in FILES.items():
-        payload, origin = fetch(RemoteFile("mnist", name, URLS, sha))
+    for key, (name, sha, shape) in table.items():
+        payload, origin = fetch(RemoteFile(dataset, name, urls, sha, sha256_of))
         arrays[key] = parse_idx(payload, origin, shape)
-        files[key] = {"file": name, "sha256": sha}
+        files[key] = {"file": name, "sha256": sha, "sha256_of": sha256_of}
     return arrays, files
 
 
-def from_local(folder: str | None) -> tuple[dict, dict]:
+def from_local(folder: str | None, table: dict = FILES, dataset: str = "mnist",
+               sha256_of: str = "payload") -> tuple[dict, dict]:
     """A user's copy: files named as upstream, gzipped or not, validated by structure."""
     if not folder:
-        raise DataError("mnist.local_path: must name a folder when mnist.source is local")
+        raise DataError(f"{dataset}.local_path: must name a folder when {dataset}.source is local")
     folder_path = Path(folder)
     arrays, files = {}, {}
-    for key, (name, sha, shape) in FILES.items():
+    for key, (name, sha, shape) in table.items():
         candidates = [folder_path / name, folder_path / name.removesuffix(".gz")]
         path = next((p for p in candidates if p.is_file()), None)
         if path is None:
-            raise DataError(f"{folder_path}: no {name} (or {name.removesuffix('.gz')}) in the local MNIST folder")
-        payload = decompress(path.read_bytes(), path.name, str(path))
+            raise DataError(f"{folder_path}: no {name} (or {name.removesuffix('.gz')}) in the local {dataset} folder")
+        raw = path.read_bytes()
+        payload = decompress(raw, path.name, str(path))
         arrays[key] = parse_idx(payload, str(path), shape)
-        digest = sha256_hex(payload)
+        digest = sha256_hex(raw if sha256_of == "file" else payload)
         files[key] = {"file": str(path), "sha256": digest, "matches_upstream": digest == sha}
     return arrays, files
 
@@ -85,17 +89,35 @@ def from_embedded(test_fraction: float, split_seed: int) -> tuple[dict, dict]:
 
 def prepare(values: dict, out: str | Path) -> dict:
     """Build the dataset chosen by the resolved `mnist` params and write it as arrays to out."""
+    return prepare_from(values, out, "mnist", {"embedded": from_embedded, "download": from_download,
+                                                "local": from_local})
+
+
+def prepare_from(values: dict, out: str | Path, dataset: str, sources: dict, **extra) -> dict:
+    """Read or build a dataset with the function of its `source` (embedded: called with the
+    `embedded` values; download: no arguments; local: local_path) and save it to out.
+
+    A source may name the classes itself (files["classes"]); they go to meta.json's "classes".
+    """
     source = values["source"]
     if source == "embedded":
-        arrays, files = from_embedded(**values["embedded"])
+        arrays, files = sources["embedded"](**values["embedded"])
     elif source == "download":
-        arrays, files = from_download()
+        arrays, files = sources["download"]()
     else:
-        arrays, files = from_local(values["local_path"])
+        arrays, files = sources["local"](values["local_path"])
+    if "classes" in files:
+        extra = {**extra, "classes": files.pop("classes")}
+    return save(dataset, source, arrays, files, out, **extra)
+
+
+def save(dataset: str, source: str, arrays: dict, files: dict, out: str | Path, **extra) -> dict:
+    """Check the labels, then write the four arrays and meta.json (shapes, class counts) to out."""
     for key in ("train_y", "test_y"):
         _check_labels(arrays[key], str(files.get(key, {}).get("file", key)))
     meta = {
-        "dataset": "mnist",
+        **extra,
+        "dataset": dataset,
         "source": source,
         "files": files,
         "shapes": {k: list(v.shape) for k, v in arrays.items()},

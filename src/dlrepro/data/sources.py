@@ -29,6 +29,9 @@ class RemoteFile:
     name: str                 # file name upstream and in the mirror
     urls: tuple[str, ...]     # base URLs, tried in order
     sha256: str               # of the payload (decompressed when the name ends in .gz)
+    # "payload" (preferred) or "file": what upstream publishes a checksum of. Some datasets only
+    # publish checksums of their compressed files; a re-compressed mirror copy then fails.
+    sha256_of: str = "payload"
 
 
 def sha256_hex(data: bytes) -> str:
@@ -45,10 +48,10 @@ def decompress(raw: bytes, name: str, origin: str) -> bytes:
         raise DataError(f"{origin}: corrupt or truncated gzip file ({exc})") from None
 
 
-def verify(payload: bytes, expected_sha256: str, origin: str) -> None:
+def verify(payload: bytes, expected_sha256: str, origin: str, what: str = "the payload") -> None:
     found = sha256_hex(payload)
     if found != expected_sha256:
-        raise DataError(f"{origin}: checksum mismatch: sha256 of the payload is {found}, expected "
+        raise DataError(f"{origin}: checksum mismatch: sha256 of {what} is {found}, expected "
                         f"{expected_sha256}; the file is corrupt or not the pinned upstream version")
 
 
@@ -76,6 +79,9 @@ def fetch(remote: RemoteFile, timeout_s: float = 60.0) -> tuple[bytes, str]:
         raw, origin = path.read_bytes(), str(path)
     else:
         raw, origin = _download(remote, timeout_s)
+    if remote.sha256_of == "file":
+        verify(raw, remote.sha256, origin, "the file")
     payload = decompress(raw, remote.name, origin)
-    verify(payload, remote.sha256, origin)
+    if remote.sha256_of == "payload":
+        verify(payload, remote.sha256, origin)
     return payload, origin

@@ -111,12 +111,21 @@ def evaluate(model: torch.nn.Module, split: Split, batch_size: int = 4096) -> di
 
 def fit(model: torch.nn.Module, train: Split, val: Split, *, epochs: int, batch_size: int,
         optimizer: str, lr: float, lr_schedule: str, generator: torch.Generator,
-        desc: str = "train") -> FitResult:
-    """Train with shuffled mini-batches; keep the weights of the best validation epoch."""
+        desc: str = "train", max_steps: int | None = None, param_groups: list[dict] | None = None) -> FitResult:
+    """Train with shuffled mini-batches; keep the weights of the best validation epoch.
+
+    max_steps, when given, ends training after that many optimiser steps (the last epoch may be
+    partial; it is validated like the others). param_groups, when given, replaces
+    model.parameters() (each group may set its own "lr", e.g. a smaller one for a pretrained trunk).
+    """
     device = train.x.device
-    opt = make_optimizer(optimizer, model.parameters(), lr)
+    opt = make_optimizer(optimizer, param_groups if param_groups is not None else model.parameters(), lr)
     steps_per_epoch = math.ceil(len(train) / batch_size)
-    schedule = make_schedule(lr_schedule, opt, epochs * steps_per_epoch)
+    if max_steps is not None:
+        epochs = min(epochs, math.ceil(max_steps / steps_per_epoch))
+    total_steps = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
+    schedule = make_schedule(lr_schedule, opt, total_steps)
+    step = 0
     result = FitResult()
     best_key = None
     bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", disable=not sys.stderr.isatty(), leave=False)
@@ -127,8 +136,13 @@ def fit(model: torch.nn.Module, train: Split, val: Split, *, epochs: int, batch_
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         lr_now = schedule.get_last_lr()[0]
+        seen = 0
         for start in range(0, len(train), batch_size):
+            if step == total_steps:
+                break
+            step += 1
             idx = order[start:start + batch_size]
+            seen += len(idx)
             x, y = train.x[idx], train.y[idx]
             with _autocast(device):
                 logits = model(x)
@@ -143,8 +157,8 @@ def fit(model: torch.nn.Module, train: Split, val: Split, *, epochs: int, batch_
         row = {
             "epoch": epoch,
             "lr": lr_now,
-            "train_loss": loss_sum.item() / len(train),
-            "train_accuracy": correct.item() / len(train),
+            "train_loss": loss_sum.item() / seen,
+            "train_accuracy": correct.item() / seen,
             "val_loss": val_metrics["loss"],
             "val_accuracy": val_metrics["accuracy"],
             "seconds": time.perf_counter() - started,

@@ -1,0 +1,30 @@
+"""REFERENCE.md fmnist-mlp-grid: MLPs on Fashion-MNIST, SGD 0.1, 1,000 steps, batch 128.
+
+Variants vary depth/width (1 or 2 hidden layers, 50 or 500 units), activation (ReLU, sigmoid,
+tanh) and initialiser (U(-0.1, 0.1) or N(0, 0.2^2)); training is the shared runner's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dlrepro.experiments.classify import dataset_samples, summarize as summarize_variants, train  # noqa: F401
+from dlrepro.io import atomic_path, read_json
+
+
+def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], out: str | Path):
+    from dlrepro.report import image_figures
+
+    with atomic_path(out, directory=True) as tmp:
+        table = summarize_variants(results_dir, variants, tmp, "fmnist-mlp-grid")
+        params = [read_json(Path(results_dir) / v / "metrics.json")["params"]["model"] for v in variants]
+        table["hidden"] = ["→".join(map(str, p["hidden"])) for p in params]
+        table["activation"] = [p["activation"] for p in params]
+        table["init"] = [f"{p['init']}({p['init_scale']:g})" for p in params]
+        table.to_csv(tmp / "results.csv", index=False, float_format="%.6f")
+        # The activation x initialiser grid at the most common architecture.
+        hidden = table["hidden"].mode()[0]
+        grid = table[table["hidden"] == hidden].pivot_table(index="activation", columns="init", values="test_accuracy")
+        image_figures.heatmap(grid, tmp / "grid.png", f"hidden {hidden}: test accuracy (mean over seeds)")
+        dataset_samples(data_dir, tmp / "samples.png", "Fashion-MNIST")
+    return table

@@ -1,0 +1,114 @@
+"""Summaries of the image-classification families: a table over variants and its figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dlrepro.io import read_json
+from dlrepro.report.figures import plt, save
+
+
+def results_table(results_dir: str | Path, variants: list[str]) -> pd.DataFrame:
+    """One row per variant: test accuracy mean and 95% interval over seeds, spread, size, setting."""
+    rows = []
+    for variant in variants:
+        m = read_json(Path(results_dir) / variant / "metrics.json")
+        acc = m["test_accuracy"]
+        rows.append({"variant": variant, "test_accuracy": acc["mean"], "low": acc["low"], "high": acc["high"],
+                     "std": acc["std"], "seeds": acc["n"], "val_accuracy": m["val_accuracy"]["mean"],
+                     "parameters": m["n_parameters"], "setting": m["setting"]})
+    return pd.DataFrame(rows)
+
+
+def _errors(table: pd.DataFrame) -> np.ndarray:
+    low = table["low"].fillna(table["test_accuracy"])
+    high = table["high"].fillna(table["test_accuracy"])
+    return np.vstack([table["test_accuracy"] - low, high - table["test_accuracy"]])
+
+
+def bars(table: pd.DataFrame, path: str | Path, title: str, group: str | None = None, by: str | None = None) -> None:
+    """Test accuracy with 95% intervals: one bar per variant, or grouped (x = group, colour = by)."""
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(table) + 2), 3.6))
+    if group is None:
+        ax.bar(table["variant"], table["test_accuracy"], yerr=_errors(table), capsize=3, color="C0")
+        ax.tick_params(axis="x", rotation=45)
+    else:
+        groups = list(dict.fromkeys(table[group]))
+        colours = list(dict.fromkeys(table[by]))
+        width = 0.8 / len(colours)
+        for i, c in enumerate(colours):
+            part = table[table[by] == c].set_index(group).reindex(groups)
+            ax.bar(np.arange(len(groups)) + (i - (len(colours) - 1) / 2) * width, part["test_accuracy"], width,
+                   yerr=_errors(part.reset_index()), capsize=3, label=str(c))
+        ax.set_xticks(range(len(groups)), groups)
+        ax.legend(fontsize=8)
+    low = float(np.nanmin(table["low"].fillna(table["test_accuracy"])))
+    ax.set(ylabel="test accuracy (mean, 95% interval)", title=title, ylim=(max(0.0, low - 0.1), None))
+    ax.grid(axis="y", alpha=0.3)
+    save(fig, path)
+
+
+def heatmap(pivot: pd.DataFrame, path: str | Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(1.4 * pivot.shape[1] + 2, 0.8 * pivot.shape[0] + 1.5))
+    image = ax.imshow(pivot.to_numpy(dtype=float), cmap="viridis", aspect="auto")
+    ax.set_xticks(range(pivot.shape[1]), pivot.columns)
+    ax.set_yticks(range(pivot.shape[0]), pivot.index)
+    for (i, j), value in np.ndenumerate(pivot.to_numpy(dtype=float)):
+        if not np.isnan(value):
+            ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="w" if value < np.nanmean(pivot) else "k")
+    ax.set(xlabel=pivot.columns.name, ylabel=pivot.index.name, title=title)
+    fig.colorbar(image, ax=ax, label="test accuracy")
+    save(fig, path)
+
+
+def curves(results_dir: str | Path, variants: list[str], path: str | Path, title: str) -> None:
+    """Validation accuracy per epoch for each variant (mean over seeds; band: min to max)."""
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for i, variant in enumerate(variants):
+        runs = sorted((Path(results_dir) / variant / "runs").glob("seed*/history.csv"))
+        frames = [pd.read_csv(r) for r in runs]
+        n = min(len(f) for f in frames)
+        acc = np.stack([f["val_accuracy"].to_numpy()[:n] for f in frames])
+        epochs = frames[0]["epoch"].to_numpy()[:n]
+        ax.plot(epochs, acc.mean(0), color=f"C{i % 10}", ls="-" if i < 10 else "--", label=variant)
+        ax.fill_between(epochs, acc.min(0), acc.max(0), color=f"C{i % 10}", alpha=0.15)
+    ax.set(xlabel="epoch", ylabel="validation accuracy", title=title)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    save(fig, path)
+
+
+def image_grid(rows: list[np.ndarray], row_names: list[str], path: str | Path, title: str,
+               col_names: list[str] | None = None) -> None:
+    """Rows of images (each n x C x H x W or n x H x W, uint8 or floats in [0, 1])."""
+    n_cols = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), n_cols, figsize=(1.1 * n_cols + 1, 1.15 * len(rows) + 0.6), squeeze=False)
+    for r, (images, name) in enumerate(zip(rows, row_names)):
+        for c in range(n_cols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(images):
+                img = np.asarray(images[c], dtype=float)
+                img = img / 255 if img.max() > 1.0 else img
+                if img.ndim == 3:
+                    img = img.transpose(1, 2, 0) if img.shape[0] in (1, 3) else img
+                    img = img[..., 0] if img.shape[-1] == 1 else img
+                ax.imshow(np.clip(img, 0, 1), cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+            else:
+                ax.axis("off")
+            if c == 0:
+                ax.set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
+            if r == 0 and col_names:
+                ax.set_title(col_names[c], fontsize=7)
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def class_samples(images: np.ndarray, labels: np.ndarray, classes: list[str], path: str | Path, title: str,
+                  per_class: int = 8) -> None:
+    rows = [images[np.flatnonzero(labels == c)[:per_class]] for c in range(len(classes))]
+    image_grid(rows, list(classes), path, title)

@@ -1,0 +1,77 @@
+"""Data augmentation on whole batches of image tensors, on their device.
+
+Every function takes a batch (N, C, H, W) with values in [-1, 1] and a torch.Generator on the
+batch's device, draws one random choice per image, and returns a batch of the same shape:
+no per-sample Python, no host round trip, and the same generator state gives the same batch.
+Labels are never touched. `Augmented` wraps a model so that it augments its input in training
+mode only; evaluation (model.eval()) sees the images as they are.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _uniform(n: int, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return torch.rand(n, generator=generator, device=x.device, dtype=torch.float32)
+
+
+def brightness(x: torch.Tensor, generator: torch.Generator, amount: float = 0.1) -> torch.Tensor:
+    """Scale each image's intensities (in [0, 1] terms) by a factor in [1 - amount, 1 + amount].
+
+    The original brightened by x1.1 and darkened by x0.9; a factor drawn per image covers both.
+    """
+    factor = 1 + amount * (2 * _uniform(len(x), x, generator) - 1)
+    return ((x + 1) * factor.view(-1, 1, 1, 1).to(x.dtype) - 1).clamp(-1, 1)
+
+
+def hflip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Mirror each image left-right with probability 1/2."""
+    flip = _uniform(len(x), x, generator) < 0.5
+    return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+
+
+def random_crop(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Pad by `pad` pixels (reflecting the border) and cut a random window of the original size."""
+    n, c, h, w = x.shape
+    padded = nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
+    dy = (_uniform(n, x, generator) * (2 * pad + 1)).long().clamp(max=2 * pad)
+    dx = (_uniform(n, x, generator) * (2 * pad + 1)).long().clamp(max=2 * pad)
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    channel = torch.arange(c, device=x.device)[None, :, None, None]
+    return padded[batch, channel, rows, cols]
+
+
+OPS = {"brightness": brightness, "hflip": hflip, "crop": random_crop}
+
+
+def augment(x: torch.Tensor, ops: list[str], generator: torch.Generator, settings: dict) -> torch.Tensor:
+    """Apply the named augmentations in order; settings holds brightness (amount) and crop_pad."""
+    for name in ops:
+        if name == "brightness":
+            x = brightness(x, generator, settings["brightness"])
+        elif name == "hflip":
+            x = hflip(x, generator)
+        elif name == "crop":
+            x = random_crop(x, generator, settings["crop_pad"])
+        else:
+            raise ValueError(f"unknown augmentation {name!r} ({', '.join(OPS)})")
+    return x
+
+
+class Augmented(nn.Module):
+    """A model whose training-mode forward pass first augments its input batch."""
+
+    def __init__(self, model: nn.Module, ops: list[str], settings: dict, generator: torch.Generator):
+        super().__init__()
+        self.model = model
+        self.ops, self.settings, self.generator = list(ops), dict(settings), generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.ops:
+            with torch.no_grad():
+                x = augment(x, self.ops, self.generator, self.settings)
+        return self.model(x)
