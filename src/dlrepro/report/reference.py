@@ -56,7 +56,7 @@ def compare(reference: str | Path, results: str | Path, experiment: str | None =
     rows = []
     for ref in table.itertuples(index=False):
         metrics_path = Path(results) / ref.experiment / ref.variant / "metrics.json"
-        row = {"id": ref.id, "variant": ref.variant, "metric": ref.metric, "original": ref.original,
+        row = {"id": ref.id, "variant": ref.variant, "metric": ref.metric, "original": "" if pd.isna(ref.original) else f"{ref.original:g}",
                "original setting": ref.original_setting}
         if not metrics_path.is_file():
             rows.append({**row, "ours": "not run", "data": "", "our setting": "", "verdict": "not run"})
