@@ -10,7 +10,7 @@ from torch import nn
 
 from dlrepro.experiments import svd_compress as sc
 from dlrepro.models import compressed
-from dlrepro.models.lowrank import FactorisedLinear, SVDLinear, factorise, truncated_svd
+from dlrepro.models.lowrank import FactorisedLinear, SVDLinear, factorise, singular_values, truncated_svd
 from dlrepro.models.mlp import MLP
 from dlrepro.train.engine import Split, evaluate
 
@@ -188,3 +188,12 @@ def test_claim_picks_the_smallest_model_within_tolerance():
     assert claim["smallest_size_pct"]["mean"] == 5.0
     assert "does not hold" in claim["statement"]
     assert sc.claim_check(metrics, rows, {"tolerance": 0.001, "size_pct": 6.0})["claim_holds"]
+
+
+def test_singular_values_match_torch_svd():
+    torch.manual_seed(0)
+    for shape in ((30, 18), (18, 30)):
+        w = torch.randn(*shape)
+        assert torch.allclose(singular_values(w).float(), torch.linalg.svdvals(w), rtol=1e-4)
+        us, vh = truncated_svd(w, 18)
+        assert torch.allclose(us @ vh, w, atol=1e-5)

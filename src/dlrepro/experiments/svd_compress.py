@@ -23,7 +23,7 @@ from torch.nn.utils import prune
 from dlrepro.experiments.mnist_mlp import build_model, load_splits
 from dlrepro.io import atomic_path, read_json, write_json
 from dlrepro.models import compressed
-from dlrepro.models.lowrank import FactorisedLinear, SVDLinear, factorise, full_rank, truncated_svd
+from dlrepro.models.lowrank import FactorisedLinear, SVDLinear, factorise, full_rank, singular_values, truncated_svd
 from dlrepro.models.mlp import MLP
 from dlrepro.train.engine import Split, configure, evaluate, fit, make_optimizer, pick_device, seed_everything
 from dlrepro.train.provenance import provenance
@@ -296,7 +296,7 @@ def spectra(baseline_runs: Path, model_values: dict, seeds: list[int]) -> np.nda
         model.load_state_dict(torch.load(baseline_runs / f"seed{seed}" / "model.pt", map_location="cpu",
                                          weights_only=True))
         for j, layer in enumerate(model.hidden):
-            s = torch.linalg.svdvals(layer.weight.float()).numpy()
+            s = singular_values(layer.weight).float().numpy()
             out[i, j, :len(s)] = s
     return out
 
