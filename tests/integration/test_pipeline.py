@@ -202,7 +202,7 @@ def test_svd_compress_stores_evaluates_and_reports(project):
         assert run["stored_bytes"] == pytest.approx(run["baseline_bytes"], rel=0.01)
     sizes = [m[v]["stored_bytes"]["mean"] for v in ("svd_d10", "svd_d20", "svd_d50", "svd_full")]
     assert sizes == sorted(sizes) and sizes[1] < 0.05 * sizes[-1]
-    assert m["svd_d20"]["size_pct_int8"]["mean"] < 0.3 * m["svd_d20"]["size_pct"]["mean"]
+    assert m["svd_d20"]["size_pct_int8"]["mean"] < 0.35 * m["svd_d20"]["size_pct"]["mean"]
     assert m["finetune_d20"]["test_accuracy"]["mean"] >= m["svd_d20"]["test_accuracy"]["mean"]
     # Stored sizes are the files' sizes, and a file loaded back gives the recorded accuracy.
     _, val, test, _ = load_splits(project / "data/mnist", base["params"]["train"]["val_size"],

@@ -228,7 +228,7 @@ def _table(variants_dir: Path, variants: list[str]) -> tuple[list[dict], dict]:
             acc, change = m[f"test_accuracy{suffix}"], m[f"test_accuracy_change{suffix}"]
             rows.append({"variant": variant, "precision": precision, "training": m["method"]["training"],
                          "rank": m["method"]["rank"], "sparsity": m["method"]["sparsity"],
-                         "stored_bytes": m[f"stored_bytes{suffix}"]["mean"],
+                         "stored_bytes": round(m[f"stored_bytes{suffix}"]["mean"]),
                          "size_pct": m[f"size_pct{suffix}"]["mean"],
                          "test_accuracy": acc["mean"], "test_accuracy_low": acc["low"], "test_accuracy_high": acc["high"],
                          "change": change["mean"], "change_low": change["low"], "change_high": change["high"],
