@@ -37,6 +37,13 @@ def _experiment_args(parser: argparse.ArgumentParser, variant_help: str) -> None
     parser.add_argument("--data", type=Path, required=True, help="dataset folder written by `dlrepro data`")
 
 
+def _compression_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("family", choices=COMPRESSIONS)
+    parser.add_argument("--baseline-runs", type=Path, required=True, help="runs folder of the trained baseline")
+    parser.add_argument("--baseline-metrics", type=Path, required=True, help="metrics.json of the trained baseline")
+    _common(parser)
+
+
 def cmd_data(args: argparse.Namespace, params: Params) -> None:
     from dlrepro.data import mnist
 
@@ -121,22 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("compress", help="compress every seed's model of a trained baseline: one variant")
-    p.add_argument("family", choices=COMPRESSIONS)
+    _compression_args(p)
     p.add_argument("--variant", required=True, help="compression variant (params.yaml)")
     p.add_argument("--data", type=Path, required=True, help="dataset folder written by `dlrepro data`")
-    p.add_argument("--baseline-runs", type=Path, required=True, help="runs folder of the trained baseline")
-    p.add_argument("--baseline-metrics", type=Path, required=True, help="metrics.json of the trained baseline")
     p.add_argument("--out", type=Path, required=True, help="folder for stored models, metrics and provenance")
-    _common(p)
     p.set_defaults(func=cmd_compress)
 
     p = sub.add_parser("summarize", help="gather every variant of a compression family: table, figures, claim")
-    p.add_argument("family", choices=COMPRESSIONS)
+    _compression_args(p)
     p.add_argument("--variants", type=Path, required=True, help="folder holding one folder per variant")
-    p.add_argument("--baseline-runs", type=Path, required=True, help="runs folder of the trained baseline")
-    p.add_argument("--baseline-metrics", type=Path, required=True, help="metrics.json of the trained baseline")
     p.add_argument("--out", type=Path, required=True, help="folder for the table, figures and the claim")
-    _common(p)
     p.set_defaults(func=cmd_summarize)
 
     p = sub.add_parser("report", help="execute the report notebooks and render them to HTML")

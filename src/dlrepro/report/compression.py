@@ -31,9 +31,20 @@ def _rank_order(ranks) -> list[str]:
 
 
 def _errorbar(ax, x, rows: pd.DataFrame, **style) -> None:
+    """Mean test accuracy with its 95% interval over seeds (none for a single seed)."""
     low = (rows["test_accuracy"] - rows["test_accuracy_low"].fillna(rows["test_accuracy"])).clip(lower=0)
     high = (rows["test_accuracy_high"].fillna(rows["test_accuracy"]) - rows["test_accuracy"]).clip(lower=0)
-    ax.errorbar(x, rows["test_accuracy"], yerr=[low, high], capsize=3, **style)
+    ax.errorbar(x, rows["test_accuracy"], yerr=[low, high], **style)
+
+
+def _finish(ax, zoom: bool, baseline: float, below: float, title: str) -> None:
+    """Grid and title; the zoomed panel shows only accuracies near the baseline."""
+    ax.grid(alpha=0.3, which="both")
+    if zoom:
+        ax.set_ylim(baseline - below, baseline + 0.006)
+        ax.set_title("near the baseline")
+    else:
+        ax.set_title(title)
 
 
 def accuracy_vs_rank(table: pd.DataFrame, baseline: float, path: str | Path) -> None:
@@ -49,17 +60,12 @@ def accuracy_vs_rank(table: pd.DataFrame, baseline: float, path: str | Path) -> 
                 if rows.empty:
                     continue
                 rows = rows.assign(pos=rows["rank"].map(order.index)).sort_values("pos")
-                _errorbar(ax, rows["pos"], rows, color=f"C{i}", ls=ls, marker=marker, ms=4,
+                _errorbar(ax, rows["pos"], rows, color=f"C{i}", ls=ls, marker=marker, ms=4, capsize=3,
                           label=f"{label} ({precision})")
         ax.axhline(baseline, color="k", lw=1, ls="--", label="uncompressed baseline")
         ax.set_xticks(range(len(order)), order)
         ax.set(xlabel="rank D of each hidden weight matrix", ylabel="test accuracy")
-        ax.grid(alpha=0.3)
-        if zoom:
-            ax.set_ylim(baseline - 0.03, baseline + 0.006)
-            ax.set_title("near the baseline")
-        else:
-            ax.set_title("all ranks")
+        _finish(ax, zoom, baseline, 0.03, "all ranks")
     axes[0].legend(fontsize=7, loc="lower right")
     fig.suptitle("accuracy vs rank (mean and 95% interval over seeds)")
     save(fig, path)
@@ -85,23 +91,15 @@ def pareto(table: pd.DataFrame, baseline: float, tolerance: float, claimed_pct: 
         for i, (name, rows) in enumerate(table.groupby("family", sort=True)):
             for precision, fill in (("float32", f"C{i}"), ("int8", "none")):
                 sub = rows[rows["precision"] == precision]
-                low = (sub["test_accuracy"] - sub["test_accuracy_low"].fillna(sub["test_accuracy"])).clip(lower=0)
-                high = (sub["test_accuracy_high"].fillna(sub["test_accuracy"]) - sub["test_accuracy"]).clip(lower=0)
-                ax.errorbar(sub["size_pct"], sub["test_accuracy"], yerr=[low, high], ls="none", marker="o",
-                            mfc=fill, mec=f"C{i}", ecolor=f"C{i}", ms=6, capsize=2,
-                            label=f"{name} ({precision})")
+                _errorbar(ax, sub["size_pct"], sub, ls="none", marker="o", mfc=fill, mec=f"C{i}", ecolor=f"C{i}",
+                          ms=6, capsize=2, label=f"{name} ({precision})")
         ax.step(front["size_pct"], front["test_accuracy"], where="post", color="grey", lw=1, label="Pareto front")
         ax.axhspan(baseline - tolerance, baseline + tolerance, color="k", alpha=0.08,
                    label=f"baseline ± {100 * tolerance:.1f} point")
         ax.axhline(baseline, color="k", lw=0.8, ls="--")
         ax.axvline(claimed_pct, color="r", lw=1, ls=":", label=f"claimed size ({claimed_pct:g}%)")
         ax.set(xscale="log", xlabel="stored size, % of the baseline's file", ylabel="test accuracy")
-        ax.grid(alpha=0.3, which="both")
-        if zoom:
-            ax.set_ylim(baseline - 0.02, baseline + 0.006)
-            ax.set_title("near the baseline")
-        else:
-            ax.set_title("all stored models")
+        _finish(ax, zoom, baseline, 0.02, "all stored models")
     axes[1].legend(fontsize=7, loc="lower right")
     fig.suptitle("accuracy vs stored bytes (filled: float32, hollow: int8)")
     save(fig, path)
