@@ -108,7 +108,7 @@ def describe(method: dict, values: dict) -> str:
     rank, sparsity, training = method["rank"], method["sparsity"], method["training"]
     parts = []
     if rank is not None:
-        parts.append(f"rank-{rank} SVD of the hidden weight matrices")
+        parts.append(f"{'full-rank' if rank == 'full' else f'rank-{rank}'} SVD of the hidden weight matrices")
     if sparsity > 0:
         parts.append(f"{sparsity:.0%} of each hidden weight matrix{' (each factor)' if rank else ''} pruned by magnitude")
     what = " + ".join(parts) or "the baseline itself"
