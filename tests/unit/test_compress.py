@@ -170,7 +170,7 @@ def test_loop_is_stored_as_exact_factors():
 
 def test_claim_picks_the_smallest_model_within_tolerance():
     def variant(acc, bytes_, acc8, bytes8):
-        per_seed = [{"seed": s, "baseline_test_accuracy": 0.98, "baseline_bytes": 1000,
+        per_seed = [{"seed": s, "baseline_test_accuracy": 0.98, "baseline_val_accuracy": 0.97, "baseline_bytes": 1000,
                      "test_accuracy": acc, "stored_bytes": bytes_, "test_accuracy_int8": acc8,
                      "stored_bytes_int8": bytes8} for s in (0, 1)]
         return {"per_seed": per_seed, "baseline_bytes": 1000,
@@ -180,13 +180,17 @@ def test_claim_picks_the_smallest_model_within_tolerance():
                "mid": variant(0.9791, 50, 0.975, 14)}
     rows = [{"variant": v, "precision": p, "size_pct": m["per_seed"][0][f"stored_bytes{s}"] / 10,
              "stored_bytes": m["per_seed"][0][f"stored_bytes{s}"],
-             "test_accuracy": m["per_seed"][0][f"test_accuracy{s}"], "change": 0, "change_low": 0, "change_high": 0}
+             "test_accuracy": m["per_seed"][0][f"test_accuracy{s}"], "change": 0, "change_low": 0, "change_high": 0,
+             "val_accuracy": 0.97 if v == "baseline" else 0.95}
             for v, m in metrics.items() for p, s in (("float32", ""), ("int8", "_int8"))]
     claim = sc.claim_check(metrics, rows, {"tolerance": 0.001, "size_pct": 3.0})
     assert (claim["best"]["variant"], claim["best"]["precision"]) == ("mid", "float32")
     assert claim["best"]["size_pct"] == 5.0 and not claim["claim_holds"]
     assert claim["smallest_size_pct"]["mean"] == 5.0
     assert "does not hold" in claim["statement"]
+    # On validation only the baseline is within tolerance; its int8 copy is the smallest such model.
+    assert (claim["selected_on_validation"]["variant"], claim["selected_on_validation"]["precision"]) == \
+        ("baseline", "int8")
     assert sc.claim_check(metrics, rows, {"tolerance": 0.001, "size_pct": 6.0})["claim_holds"]
 
 
