@@ -12,6 +12,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/mnist_mlp.smk"
 include: "workflow/rules/images.smk"
+include: "workflow/rules/svd_compress.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -18,6 +18,7 @@ log = logging.getLogger("dlrepro")
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
 EXPERIMENTS = ("mnist-mlp", "fmnist-mlp-grid", "fmnist-cnn", "cifar-cnn", "cifar-augment", "cifar-transfer")
+COMPRESSIONS = ("svd-compress",)
 
 
 def _section(name: str) -> str:
@@ -42,6 +43,13 @@ def _training_outputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=Path, required=True, help="folder for per-seed models, histories and metrics")
     parser.add_argument("--metrics", type=Path, required=True, help="metrics.json summarising the seeds")
     parser.add_argument("--provenance", type=Path, required=True, help="provenance.json (code, versions, device, time)")
+
+
+def _compression_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("family", choices=COMPRESSIONS)
+    parser.add_argument("--baseline-runs", type=Path, required=True, help="runs folder of the trained baseline")
+    parser.add_argument("--baseline-metrics", type=Path, required=True, help="metrics.json of the trained baseline")
+    _common(parser)
 
 
 def cmd_data(args: argparse.Namespace, params: Params) -> None:
@@ -84,6 +92,26 @@ def cmd_analyze(args: argparse.Namespace, params: Params) -> None:
     values = params.section(_section(args.experiment), args.variant)
     table = _experiment(args.experiment).analyze(args.data, args.runs, values, params.section("runtime"), args.out)
     log.info("layer probes:\n%s", table.to_string(index=False))
+
+
+def cmd_compress(args: argparse.Namespace, params: Params) -> None:
+    values = params.section(_section(args.family), args.variant)
+    metrics = _experiment(args.family).compress(args.data, args.baseline_runs, args.baseline_metrics, values,
+                                                params.section("runtime"), args.out,
+                                                label=f"{args.family}/{args.variant}")
+    log.info("%s/%s: test accuracy %.4f (int8 %.4f), %.2f%% (int8 %.2f%%) of the baseline's bytes", args.family,
+             args.variant, metrics["test_accuracy"]["mean"], metrics["test_accuracy_int8"]["mean"],
+             metrics["size_pct"]["mean"], metrics["size_pct_int8"]["mean"])
+
+
+def cmd_summarize_compression(args: argparse.Namespace, params: Params) -> None:
+    from dlrepro.config import variants_of
+
+    section = _section(args.family)
+    summary = _experiment(args.family).summarize(args.variants, variants_of(params.raw, section),
+                                                 params.section(section), params.section("runtime"),
+                                                 args.baseline_runs, args.baseline_metrics, args.out)
+    log.info("%s", summary["statement"])
 
 
 def cmd_report(args: argparse.Namespace, params: Params) -> None:
@@ -133,6 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder for maps, probe table and figures")
     _common(p)
     p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("compress", help="compress every seed's model of a trained baseline: one variant")
+    _compression_args(p)
+    p.add_argument("--variant", required=True, help="compression variant (params.yaml)")
+    p.add_argument("--data", type=Path, required=True, help="dataset folder written by `dlrepro data`")
+    p.add_argument("--out", type=Path, required=True, help="folder for stored models, metrics and provenance")
+    p.set_defaults(func=cmd_compress)
+
+    p = sub.add_parser("summarize-compression",
+                       help="gather every variant of a compression family: table, figures, claim")
+    _compression_args(p)
+    p.add_argument("--variants", type=Path, required=True, help="folder holding one folder per variant")
+    p.add_argument("--out", type=Path, required=True, help="folder for the table, figures and the claim")
+    p.set_defaults(func=cmd_summarize_compression)
 
     p = sub.add_parser("report", help="execute the report notebooks and render them to HTML")
     p.add_argument("--results", type=Path, required=True, help="results folder of all experiments")

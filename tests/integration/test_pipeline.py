@@ -43,6 +43,7 @@ def shorten(params: dict) -> None:
     embedded["train"].update(epochs=3, seeds=[0, 1])
     embedded["analysis"].update(n_images=150, probe_train_size=300)
     embedded["variants"]["original"]["train"]["epochs"] = 4
+    params["svd_compress"]["profiles"]["embedded"]["finetune"]["epochs"] = 1
     shorten_images(params)
 
 
@@ -64,6 +65,12 @@ def shorten_images(params: dict) -> None:
     transfer["pretext"].update(n_images=150, val_size=50)
     transfer["pretext"]["train"]["epochs"] = 1
     transfer["train"]["epochs"] = 2
+
+
+def downstream_of_default(project: Path) -> dict[str, int]:
+    """Jobs that re-run when the mnist_mlp default models change, besides mnist_mlp's own."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    return {"svd_compress": len(params["svd_compress"]["variants"]), "summarize_svd_compress": 1}
 
 
 def snakemake_plan(project: Path) -> dict[str, int]:
@@ -129,7 +136,8 @@ def test_second_run_does_nothing_in_either_tool(project):
 
 def test_one_value_reruns_exactly_its_experiment_in_both_tools(project):
     edit_params(project, lambda p: p["mnist_mlp"]["train"].update(lr=0.002))
-    assert snakemake_plan(project) == {"train_mnist_mlp": 2, "analyze_mnist_mlp": 1, "report": 1, "all": 1}
+    assert snakemake_plan(project) == {"train_mnist_mlp": 2, "analyze_mnist_mlp": 1, **downstream_of_default(project),
+                                       "report": 1, "all": 1}
     # DVC lists the stages whose own params changed; the report follows when their outputs change.
     assert dvc_changed(project) == MNIST_MLP_STAGES - {"report"}
     edit_params(project, lambda p: p["mnist_mlp"]["train"].update(lr=0.001))
@@ -220,3 +228,44 @@ def test_one_augmentation_variant_reruns_only_itself(project):
         assert dvc_changed(project) == {"train_cifar_augment@small_crop", "summarize_cifar_augment"}
     finally:
         (project / "params.yaml").write_text(original)
+
+
+def test_svd_compress_stores_evaluates_and_reports(project):
+    import torch
+
+    from dlrepro.experiments.mnist_mlp import load_splits
+    from dlrepro.models import compressed
+    from dlrepro.train.engine import evaluate
+
+    root = project / "results/svd_compress"
+    base = json.loads((project / "results/mnist_mlp/default/metrics.json").read_text())
+    m = {v: json.loads((root / v / "metrics.json").read_text())
+         for v in ("svd_d10", "svd_d20", "svd_d50", "svd_full", "finetune_d20", "loop_d20", "prune_90")}
+    n_test = base["data"]["n_test"]
+    for run, b in zip(m["svd_full"]["per_seed"], base["per_seed"]):
+        # Full rank really is full: each seed's accuracy is its baseline's, the file the size of its checkpoint.
+        assert run["baseline_test_accuracy"] == b["test_accuracy"]
+        assert abs(run["test_accuracy"] - b["test_accuracy"]) <= 1 / n_test
+        assert run["stored_bytes"] == pytest.approx(run["baseline_bytes"], rel=0.01)
+    sizes = [m[v]["stored_bytes"]["mean"] for v in ("svd_d10", "svd_d20", "svd_d50", "svd_full")]
+    assert sizes == sorted(sizes) and sizes[1] < 0.05 * sizes[-1]
+    assert m["svd_d20"]["size_pct_int8"]["mean"] < 0.35 * m["svd_d20"]["size_pct"]["mean"]
+    assert m["finetune_d20"]["test_accuracy"]["mean"] >= m["svd_d20"]["test_accuracy"]["mean"]
+    # Stored sizes are the files' sizes, and a file loaded back gives the recorded accuracy.
+    _, val, test, _ = load_splits(project / "data/mnist", base["params"]["train"]["val_size"],
+                                  base["params"]["train"]["split_seed"], torch.device("cpu"))
+    for variant in ("finetune_d20", "prune_90", "loop_d20"):
+        run = m[variant]["per_seed"][-1]
+        for precision, suffix in (("float32", ""), ("int8", "_int8")):
+            path = root / variant / "runs" / f"seed{run['seed']}" / f"model_{precision}.pt"
+            assert path.stat().st_size == run[f"stored_bytes{suffix}"]
+            model = compressed.decode(compressed.load(path))
+            assert evaluate(model, test)["accuracy"] == run[f"test_accuracy{suffix}"]
+    summary = json.loads((root / "summary/metrics.json").read_text())
+    assert 0 < summary["smallest_size_pct"]["mean"] <= 101
+    step_cost = json.loads((root / "summary/step_cost.json").read_text())
+    assert step_cost["loop_d20"]["ratio"] > 1
+    page = (project / "reports/html/svd_compress.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3  # rank, Pareto, spectra
+    assert "compressed by 97% without decreasing accuracy" in page
+    assert "0.7314" in page and "not comparable (embedded stand-in data" in page

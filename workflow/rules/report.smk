@@ -6,9 +6,11 @@ rule report:
             output=["runs", "provenance.json", "metrics.json"],
         ),
         "results/mnist_mlp/analysis",
+        "results/svd_compress/summary",
         "reports/reference.csv",
         "reports/templates/index.ipynb",
         "reports/templates/mnist_mlp.ipynb",
+        "reports/templates/svd_compress.ipynb",
         code("report/render.py", "report/reference.py"),
         IMAGE_REPORT_INPUTS,
     output:

@@ -1,0 +1,343 @@
+"""REFERENCE.md svd-compress, svd-finetune, compression-claim: compressing the mnist-mlp baseline.
+
+compress(): one variant (a rank, a sparsity, a way of training) applied to every seed's baseline
+model. Each compressed model is written to a file twice, float32 and int8, loaded back and
+evaluated from that file, so the accuracy and the stored bytes belong to the same artefact.
+summarize(): all variants together: table, accuracy vs rank, the accuracy/bytes Pareto curve,
+the singular value spectra of the baseline, and the smallest stored size without accuracy loss.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import prune
+
+from dlrepro.experiments.mnist_mlp import build_model, load_splits
+from dlrepro.io import atomic_path, read_json, write_json
+from dlrepro.models import compressed
+from dlrepro.models.lowrank import FactorisedLinear, SVDLinear, factorise, full_rank, singular_values, truncated_svd
+from dlrepro.models.mlp import MLP
+from dlrepro.train.engine import Split, configure, evaluate, fit, make_optimizer, pick_device, seed_everything
+from dlrepro.train.provenance import provenance
+from dlrepro.train.stats import mean_ci95
+
+log = logging.getLogger(__name__)
+PRECISIONS = ("float32", "int8")
+TRAININGS = ("oneshot", "finetune", "loop")
+
+
+def layer_rank(layer: nn.Module, rank: int | str) -> int:
+    return full_rank(layer.weight) if rank == "full" else min(int(rank), full_rank(layer.weight))
+
+
+def linear_parts(layer: nn.Module) -> list[nn.Linear]:
+    return [layer.first, layer.second] if isinstance(layer, FactorisedLinear) else [layer]
+
+
+def prepare(model: MLP, method: dict, loop: dict) -> MLP:
+    """The baseline turned into the model a variant trains or stores: hidden layers only, the
+    output layer and every bias kept."""
+    rank, sparsity, training = method["rank"], method["sparsity"], method["training"]
+    if training not in TRAININGS:
+        raise ValueError(f"svd_compress.method.training: {training!r} (one of {', '.join(TRAININGS)})")
+    if training == "loop" and (rank is None or sparsity > 0):
+        raise ValueError("svd_compress: SVD in the loop needs a rank and no sparsity")
+    for i, layer in enumerate(model.hidden):
+        if rank is None:
+            continue
+        d = layer_rank(layer, rank)
+        if training == "loop":
+            model.hidden[i] = SVDLinear(layer, d, loop["svd"], loop["oversample"], loop["power_iterations"])
+        else:
+            model.hidden[i] = factorise(layer, d)
+    if sparsity > 0:
+        for layer in model.hidden:
+            for part in linear_parts(layer):
+                prune.l1_unstructured(part, "weight", amount=sparsity)  # smallest magnitudes, per matrix
+    return model
+
+
+def finalize(model: MLP) -> MLP:
+    """Make the trained model storable: masks applied for good, SVD-in-the-loop layers replaced by
+    the exact factors of the rank-D weight their forward pass used."""
+    for i, layer in enumerate(model.hidden):
+        if isinstance(layer, SVDLinear):
+            model.hidden[i] = factorise(layer, layer.rank)
+        for part in linear_parts(model.hidden[i]):
+            if prune.is_pruned(part):
+                prune.remove(part, "weight")
+    return model
+
+
+@torch.no_grad()
+def loop_weight_gap(layer: SVDLinear) -> float:
+    """Relative Frobenius distance between the layer's rank-D weight and the exact truncated SVD."""
+    us, vh = truncated_svd(layer.weight, layer.rank)
+    exact = us @ vh
+    return float(torch.linalg.norm(layer.low_rank_weight() - exact) / torch.linalg.norm(exact))
+
+
+def step_seconds(model: nn.Module, split: Split, batch_size: int, steps: int, lr: float) -> float:
+    """Median wall time of one Adam training step on a copy of the model (after one warm-up step)."""
+    model = copy.deepcopy(model).train()
+    opt = make_optimizer("adam", model.parameters(), lr)
+    x, y = split.x[:batch_size], split.y[:batch_size]
+    times = []
+    for i in range(steps + 1):
+        started = time.perf_counter()
+        loss = F.cross_entropy(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if x.device.type == "cuda":
+            torch.cuda.synchronize()
+        if i:
+            times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def describe(method: dict, values: dict) -> str:
+    rank, sparsity, training = method["rank"], method["sparsity"], method["training"]
+    parts = []
+    if rank is not None:
+        parts.append(f"{'full-rank' if rank == 'full' else f'rank-{rank}'} SVD of the hidden weight matrices")
+    if sparsity > 0:
+        parts.append(f"{sparsity:.0%} of each hidden weight matrix{' (each factor)' if rank else ''} pruned by magnitude")
+    what = " + ".join(parts) or "the baseline itself"
+    f, lp = values["finetune"], values["loop"]
+    schedule = (f"{f['optimizer']} {f['lr']:g}, {f['lr_schedule']} schedule, {f['epochs']} epochs, batch "
+                f"{f['batch_size']}, best validation epoch")
+    how = {"oneshot": "one-shot (no training)",
+           "finetune": f"fine-tuned from the baseline, all parameters ({schedule})",
+           "loop": f"{lp['svd']} SVD inside every forward pass, trained from the baseline ({schedule})"}[training]
+    return f"{what}; output layer and biases kept; {how}; stored float32 and int8 (per-row scales)"
+
+
+def compress(data_dir: str | Path, baseline_runs: str | Path, baseline_metrics: str | Path, values: dict,
+             runtime: dict, out_dir: str | Path, label: str) -> dict:
+    started = time.perf_counter()
+    configure(runtime["threads"])
+    device = pick_device(runtime["device"])
+    base = read_json(baseline_metrics)
+    bt, model_values = base["params"]["train"], base["params"]["model"]
+    # The baseline's own validation split: its images were never trained on, here either.
+    train_split, val_split, test_split, data_meta = load_splits(data_dir, bt["val_size"], bt["split_seed"], device)
+    method, f = values["method"], values["finetune"]
+    per_seed, timing = [], {}
+    with atomic_path(out_dir, directory=True) as tmp:
+        for run in base["per_seed"]:
+            seed = run["seed"]
+            baseline_path = Path(baseline_runs) / f"seed{seed}" / "model.pt"
+            generator = seed_everything(seed)
+            model = build_model(model_values).to(device)
+            model.load_state_dict(torch.load(baseline_path, map_location=device, weights_only=True))
+            baseline = {"test": evaluate(model, test_split), "val": evaluate(model, val_split)}
+            record = {"seed": seed, "baseline_bytes": baseline_path.stat().st_size,
+                      "baseline_test_accuracy": baseline["test"]["accuracy"],
+                      "baseline_val_accuracy": baseline["val"]["accuracy"],
+                      "ranks": None if method["rank"] is None else [layer_rank(layer, method["rank"])
+                                                                    for layer in model.hidden]}
+            plain = copy.deepcopy(model) if method["training"] == "loop" and not timing else None
+            model = prepare(model, method, values["loop"])
+            seed_dir = tmp / "runs" / f"seed{seed}"
+            seed_dir.mkdir(parents=True)
+            if plain is not None:
+                steps = values["loop"]["timing_steps"]
+                timing = {"batch_size": f["batch_size"], "steps": steps, "device": str(device),
+                          "plain_step_s": step_seconds(plain, train_split, f["batch_size"], steps, f["lr"]),
+                          "loop_step_s": step_seconds(model, train_split, f["batch_size"], steps, f["lr"])}
+                timing["ratio"] = timing["loop_step_s"] / timing["plain_step_s"]
+                log.info("%s: one training step %.4f s with SVD in the loop, %.4f s plain (x%.1f)", label,
+                         timing["loop_step_s"], timing["plain_step_s"], timing["ratio"])
+            if method["training"] != "oneshot":
+                result = fit(model, train_split, val_split, epochs=f["epochs"], batch_size=f["batch_size"],
+                             optimizer=f["optimizer"], lr=f["lr"], lr_schedule=f["lr_schedule"],
+                             generator=generator, desc=f"{label} seed {seed}")
+                model.load_state_dict(result.best_state)
+                history = [{k: v for k, v in row.items() if k != "seconds"} for row in result.history]
+                write_json(seed_dir / "history.json", history)
+                record["best_epoch"] = result.best_epoch
+                record["train_seconds"] = sum(row["seconds"] for row in result.history)
+            if method["training"] == "loop":
+                # How far the forward pass's rank-D weight is from the exact one that gets stored.
+                record["loop_weight_gap"] = [loop_weight_gap(layer) for layer in model.hidden]
+            model = finalize(model).cpu()
+            for precision in PRECISIONS:
+                suffix = "" if precision == "float32" else "_int8"
+                state = compressed.encode(model, model_values["activation"], int8=precision == "int8")
+                path = seed_dir / f"model_{precision}.pt"
+                record[f"stored_bytes{suffix}"] = compressed.save(state, path)
+                record[f"payload_bytes{suffix}"] = compressed.payload_bytes(state)
+                # Evaluated from the file, as a user would load it.
+                loaded = compressed.decode(compressed.load(path)).to(device)
+                for split_name, split in (("test", test_split), ("val", val_split)):
+                    record[f"{split_name}_accuracy{suffix}"] = evaluate(loaded, split)["accuracy"]
+            write_json(seed_dir / "metrics.json", {k: v for k, v in record.items() if k != "train_seconds"})
+            log.info("%s seed %d: test accuracy %.4f (int8 %.4f; baseline %.4f), %d bytes (int8 %d; baseline %d)",
+                     label, seed, record["test_accuracy"], record["test_accuracy_int8"],
+                     record["baseline_test_accuracy"], record["stored_bytes"], record["stored_bytes_int8"],
+                     record["baseline_bytes"])
+            per_seed.append(record)
+        metrics = summarize_seeds(per_seed)
+        metrics.update({
+            "per_seed": [{k: v for k, v in r.items() if k != "train_seconds"} for r in per_seed],
+            "method": method,
+            "data": {"source": data_meta["source"], "n_train": len(train_split), "n_val": len(val_split),
+                     "n_test": len(test_split)},
+            "params": {"method": method, "finetune": f, "loop": values["loop"], "baseline": base["params"]},
+            "setting": describe(method, values),
+        })
+        write_json(tmp / "metrics.json", metrics)
+        write_json(tmp / "provenance.json", provenance(
+            metrics["params"], device, time.perf_counter() - started, step_cost=timing,
+            train_seconds={f"seed{r['seed']}": round(r.get("train_seconds", 0.0), 3) for r in per_seed}))
+    return metrics
+
+
+def summarize_seeds(per_seed: list[dict]) -> dict:
+    """Mean and 95% interval over seeds of accuracies, of the paired change against each seed's
+    baseline, and of stored sizes (bytes and % of the baseline's file)."""
+    out = {}
+    for suffix in ("", "_int8"):
+        for split in ("test", "val"):
+            key = f"{split}_accuracy{suffix}"
+            out[key] = mean_ci95((r[key] for r in per_seed), bounds=(0, 1))
+            out[f"{split}_accuracy_change{suffix}"] = mean_ci95(
+                r[key] - r[f"baseline_{split}_accuracy"] for r in per_seed)
+        out[f"stored_bytes{suffix}"] = mean_ci95(r[f"stored_bytes{suffix}"] for r in per_seed)
+        out[f"size_pct{suffix}"] = mean_ci95(100 * r[f"stored_bytes{suffix}"] / r["baseline_bytes"] for r in per_seed)
+    out["baseline_test_accuracy"] = mean_ci95((r["baseline_test_accuracy"] for r in per_seed), bounds=(0, 1))
+    out["baseline_bytes"] = per_seed[0]["baseline_bytes"]
+    return out
+
+
+def _table(variants_dir: Path, variants: list[str]) -> tuple[list[dict], dict]:
+    rows, metrics = [], {}
+    for variant in variants:
+        m = metrics[variant] = read_json(variants_dir / variant / "metrics.json")
+        for precision in PRECISIONS:
+            suffix = "" if precision == "float32" else "_int8"
+            acc, change = m[f"test_accuracy{suffix}"], m[f"test_accuracy_change{suffix}"]
+            rows.append({"variant": variant, "precision": precision, "training": m["method"]["training"],
+                         "rank": m["method"]["rank"], "sparsity": m["method"]["sparsity"],
+                         "stored_bytes": round(m[f"stored_bytes{suffix}"]["mean"]),
+                         "size_pct": m[f"size_pct{suffix}"]["mean"],
+                         "test_accuracy": acc["mean"], "test_accuracy_low": acc["low"], "test_accuracy_high": acc["high"],
+                         "change": change["mean"], "change_low": change["low"], "change_high": change["high"],
+                         "val_accuracy": m[f"val_accuracy{suffix}"]["mean"]})
+    return rows, metrics
+
+
+def smallest_within(points: list[dict], tolerance: float) -> dict:
+    """The smallest stored point whose accuracy is at least the baseline's minus tolerance."""
+    ok = [p for p in points if p["accuracy"] >= p["baseline"] - tolerance - 1e-12]
+    return min(ok, key=lambda p: (p["size_pct"], -p["accuracy"]))
+
+
+def claim_check(metrics: dict[str, dict], rows: list[dict], claim: dict) -> dict:
+    """The claim "compressed by X% without decreasing accuracy", against every stored model.
+
+    On the mean over seeds: the smallest stored size whose mean test accuracy is within tolerance
+    of the baseline's mean. Per seed: the same against that seed's own baseline, which gives an
+    interval over seeds.
+    """
+    tolerance = claim["tolerance"]
+    first = next(iter(metrics.values()))
+    baseline = first["baseline_test_accuracy"]["mean"]
+    best = smallest_within([{**r, "accuracy": r["test_accuracy"], "baseline": baseline} for r in rows], tolerance)
+    # The same choice made on the validation split, which the test set then checks.
+    baseline_val = float(np.mean([r["baseline_val_accuracy"] for r in first["per_seed"]]))
+    by_val = smallest_within([{**r, "accuracy": r["val_accuracy"], "baseline": baseline_val} for r in rows], tolerance)
+    seeds = [r["seed"] for r in next(iter(metrics.values()))["per_seed"]]
+    per_seed = []
+    for i, seed in enumerate(seeds):
+        points = []
+        for variant, m in metrics.items():
+            run = m["per_seed"][i]
+            for precision in PRECISIONS:
+                suffix = "" if precision == "float32" else "_int8"
+                points.append({"variant": variant, "precision": precision, "accuracy": run[f"test_accuracy{suffix}"],
+                               "baseline": run["baseline_test_accuracy"],
+                               "size_pct": 100 * run[f"stored_bytes{suffix}"] / run["baseline_bytes"]})
+        per_seed.append({"seed": seed, **smallest_within(points, tolerance)})
+    claimed = claim["size_pct"]
+    keys = ("variant", "precision", "size_pct", "stored_bytes", "test_accuracy", "change", "change_low", "change_high")
+    return {
+        "smallest_size_pct": mean_ci95(p["size_pct"] for p in per_seed),
+        "best": {k: best[k] for k in keys},
+        "selected_on_validation": {k: by_val[k] for k in keys},
+        "baseline_test_accuracy": baseline,
+        "baseline_bytes": next(iter(metrics.values()))["baseline_bytes"],
+        "per_seed": per_seed,
+        "tolerance": tolerance,
+        "claimed_size_pct": claimed,
+        "claim_holds": best["size_pct"] <= claimed,
+        "statement": (
+            f"The smallest stored model whose mean test accuracy is within {100 * tolerance:.1f} point of the "
+            f"uncompressed baseline ({100 * baseline:.2f}%) is {best['variant']} ({best['precision']}): "
+            f"{best['stored_bytes'] / 1e3:.0f} kB, {best['size_pct']:.2f}% of the baseline's "
+            f"{next(iter(metrics.values()))['baseline_bytes'] / 1e6:.2f} MB file, at {100 * best['test_accuracy']:.2f}% "
+            f"accuracy. So \"compressed by {100 - claimed:g}% without decreasing accuracy\" "
+            + ("holds" if best["size_pct"] <= claimed else
+               f"does not hold: the best lossless compression is {100 - best['size_pct']:.1f}%") + ". "
+            f"Chosen on the validation split instead, the smallest model within {100 * tolerance:.1f} point of the "
+            f"baseline is {by_val['variant']} ({by_val['precision']}, {by_val['size_pct']:.2f}%), whose test accuracy "
+            f"differs from the baseline's by {100 * by_val['change']:+.2f} point"
+            + ("" if by_val["change_low"] is None else
+               f" [{100 * by_val['change_low']:+.2f}, {100 * by_val['change_high']:+.2f}]") + "."),
+    }
+
+
+@torch.no_grad()
+def spectra(baseline_runs: Path, model_values: dict, seeds: list[int]) -> np.ndarray:
+    """Singular values of every hidden weight matrix: [seed, layer, index], NaN past the rank."""
+    hidden = model_values["hidden"]
+    out = np.full((len(seeds), len(hidden), max(hidden)), np.nan, dtype=np.float32)
+    for i, seed in enumerate(seeds):
+        model = build_model(model_values)
+        model.load_state_dict(torch.load(baseline_runs / f"seed{seed}" / "model.pt", map_location="cpu",
+                                         weights_only=True))
+        for j, layer in enumerate(model.hidden):
+            s = singular_values(layer.weight).float().numpy()
+            out[i, j, :len(s)] = s
+    return out
+
+
+def summarize(variants_dir: str | Path, variants: list[str], values: dict, runtime: dict,
+              baseline_runs: str | Path, baseline_metrics: str | Path, out_dir: str | Path) -> dict:
+    import pandas as pd
+
+    from dlrepro.report import compression as figures
+
+    configure(runtime["threads"])
+    variants_dir, baseline_runs = Path(variants_dir), Path(baseline_runs)
+    rows, metrics = _table(variants_dir, variants)
+    claim = claim_check(metrics, rows, values["claim"])
+    base = read_json(baseline_metrics)
+    seeds = [r["seed"] for r in base["per_seed"]]
+    values_s = spectra(baseline_runs, base["params"]["model"], seeds)
+    step_cost = {v: read_json(variants_dir / v / "provenance.json")["step_cost"] for v in variants
+                 if metrics[v]["method"]["training"] == "loop"}
+    table = pd.DataFrame(rows)
+    first = next(iter(metrics.values()))
+    summary = {**claim, "data": first["data"],
+               "setting": f"every stored model (float32 and int8) of {len(variants)} variants; accuracy within "
+                          f"{100 * claim['tolerance']:.1f} point of each seed's baseline; size = bytes of the saved file"}
+    with atomic_path(out_dir, directory=True) as tmp:
+        table.to_csv(tmp / "table.csv", index=False, float_format="%.6g")
+        np.save(tmp / "spectra.npy", values_s)
+        write_json(tmp / "metrics.json", summary)
+        write_json(tmp / "step_cost.json", step_cost)  # wall times: not byte-stable, kept apart
+        figures.accuracy_vs_rank(table, claim["baseline_test_accuracy"], tmp / "accuracy_vs_rank.png")
+        figures.pareto(table, claim["baseline_test_accuracy"], claim["tolerance"], claim["claimed_size_pct"],
+                       tmp / "pareto.png")
+        figures.spectra(values_s, tmp / "spectra.png")
+    return summary
