@@ -70,12 +70,18 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+OPTIMIZERS = ("adam", "sgd", "momentum")
+
+
+def make_optimizer(name: str, params, lr: float, momentum: float = 0.9) -> torch.optim.Optimizer:
+    """adam, sgd (plain), or momentum (SGD with heavy-ball momentum of the given coefficient)."""
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r} (adam, sgd)")
+    if name == "momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum)
+    raise ValueError(f"unknown optimizer {name!r} ({', '.join(OPTIMIZERS)})")
 
 
 def make_schedule(name: str, optimizer: torch.optim.Optimizer, total_steps: int):
@@ -109,12 +115,23 @@ def evaluate(model: torch.nn.Module, split: Split, batch_size: int = 4096) -> di
     return {"loss": loss_sum.item() / n, "accuracy": correct.item() / n}
 
 
+def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor):
+    """One optimisation step on a batch; returns the detached loss and logits."""
+    with _autocast(x.device):
+        logits = model(x)
+    loss = F.cross_entropy(logits.float(), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach(), logits.detach()
+
+
 def fit(model: torch.nn.Module, train: Split, val: Split, *, epochs: int, batch_size: int,
         optimizer: str, lr: float, lr_schedule: str, generator: torch.Generator,
-        desc: str = "train") -> FitResult:
+        desc: str = "train", momentum: float = 0.9) -> FitResult:
     """Train with shuffled mini-batches; keep the weights of the best validation epoch."""
     device = train.x.device
-    opt = make_optimizer(optimizer, model.parameters(), lr)
+    opt = make_optimizer(optimizer, model.parameters(), lr, momentum)
     steps_per_epoch = math.ceil(len(train) / batch_size)
     schedule = make_schedule(lr_schedule, opt, epochs * steps_per_epoch)
     result = FitResult()
@@ -129,16 +146,11 @@ def fit(model: torch.nn.Module, train: Split, val: Split, *, epochs: int, batch_
         lr_now = schedule.get_last_lr()[0]
         for start in range(0, len(train), batch_size):
             idx = order[start:start + batch_size]
-            x, y = train.x[idx], train.y[idx]
-            with _autocast(device):
-                logits = model(x)
-            loss = F.cross_entropy(logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            y = train.y[idx]
+            loss, logits = train_step(model, opt, train.x[idx], y)
             schedule.step()
-            loss_sum += loss.detach() * len(idx)
-            correct += (logits.detach().argmax(1) == y).sum()
+            loss_sum += loss * len(idx)
+            correct += (logits.argmax(1) == y).sum()
         val_metrics = evaluate(model, val)
         row = {
             "epoch": epoch,
@@ -158,3 +170,58 @@ def fit(model: torch.nn.Module, train: Split, val: Split, *, epochs: int, batch_
         log.info("%s epoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.4f (%.1f s)", desc, epoch,
                  epochs, row["train_loss"], row["val_loss"], row["val_accuracy"], row["seconds"])
     return result
+
+
+def epoch_batches(n: int, batch_size: int, steps: int, generator: torch.Generator | None):
+    """Index batches of `steps` steps: a fresh permutation per epoch (or, without a generator,
+    the stored order every epoch); the last batch of an epoch may be short."""
+    done = 0
+    while done < steps:
+        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+        for start in range(0, n, batch_size):
+            if done == steps:
+                return
+            yield order[start:start + batch_size]
+            done += 1
+
+
+def fit_steps(model: torch.nn.Module, train: Split, val: Split | None, batches, *, optimizer: str, lr: float,
+              momentum: float = 0.9, eval_every: int = 0, on_step=None, desc: str = "train") -> list[dict]:
+    """Train on a given stream of index batches (no selection by validation: the last weights stay).
+
+    Returns one row per evaluation (every eval_every steps and after the last step): step, mean
+    training loss and accuracy since the previous row, and validation loss and accuracy.
+    on_step(step, model, loss) runs after every step, for diagnostics.
+    """
+    device = train.x.device
+    opt = make_optimizer(optimizer, model.parameters(), lr, momentum)
+    rows, seen, step = [], 0, 0
+    loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
+
+    def record():
+        row = {"step": step, "train_loss": loss_sum.item() / max(seen, 1),
+               "train_accuracy": correct.item() / max(seen, 1)}
+        if val is not None:
+            metrics = evaluate(model, val)
+            row.update(val_loss=metrics["loss"], val_accuracy=metrics["accuracy"])
+        rows.append(row)
+        model.train()
+
+    model.train()
+    for step, idx in enumerate(tqdm(batches, desc=desc, unit="step", disable=not sys.stderr.isatty(), leave=False),
+                               start=1):
+        idx = idx.to(device)
+        y = train.y[idx]
+        loss, logits = train_step(model, opt, train.x[idx], y)
+        if on_step is not None:
+            on_step(step, model, loss)
+        loss_sum += loss * len(idx)
+        correct += (logits.argmax(1) == y).sum()
+        seen += len(idx)
+        if eval_every and step % eval_every == 0:
+            record()
+            loss_sum, seen = torch.zeros((), device=device), 0
+            correct = torch.zeros((), device=device, dtype=torch.long)
+    if not rows or rows[-1]["step"] != step:
+        record()
+    return rows
