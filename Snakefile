@@ -11,6 +11,7 @@ configfile: "params.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/mnist_mlp.smk"
+include: "workflow/rules/mlp_studies.smk"
 include: "workflow/rules/report.smk"
 
 

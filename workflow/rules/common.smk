@@ -33,3 +33,11 @@ TORCH_THREADS = config["runtime"]["threads"] or workflow.cores
 def code(*modules):
     """Source files of the package a stage runs, so editing them re-runs the stage."""
     return [f"src/dlrepro/{m}" for m in modules]
+
+
+def stage_threads(section):
+    """Cores a stage of a section with its own `threads` value reserves (after the profile override);
+    0 falls back to TORCH_THREADS. dlrepro resolves and uses the same count."""
+    raw = config[section]
+    value = raw.get("profiles", {}).get(config["profile"], {}).get("threads", raw["threads"])
+    return value or TORCH_THREADS

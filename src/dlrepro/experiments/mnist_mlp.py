@@ -103,7 +103,8 @@ def run_seeds(data_dir: str | Path, t: dict, runtime: dict, runs_dir: str | Path
             write_json(seed_dir / "metrics.json", run)
             log.info("%s seed %d: test accuracy %.4f", label, seed, test["accuracy"])
         if curves:
-            
+            from dlrepro.report import figures
+
             figures.training_curves(histories, tmp / "curves.png", f"{label}: training curves")
     metrics = {
         "test_accuracy": mean_ci95((r["test_accuracy"] for r in per_seed), bounds=(0, 1)),

@@ -75,10 +75,10 @@ class Recorder:
         self.model, self.probe_x = model, probe_x
         self.at = set(np.unique(np.linspace(1, steps, d["snapshots"]).round().astype(int)).tolist())
         layers = layers_of(model)
-        n = d["samples"]
-        self.weight_idx = [torch.randperm(l.weight.numel(), generator=generator)[:n] for l in layers]
-        widths = [l.out_features for l in layers]
-        self.act_idx = [torch.randperm(len(probe_x) * w, generator=generator)[:n] for w in widths]
+        sizes = [layer.weight.numel() for layer in layers] + [len(probe_x) * layer.out_features for layer in layers]
+        n = min(d["samples"], *sizes)  # the same count everywhere, so snapshots stack into one array
+        self.weight_idx = [torch.randperm(layer.weight.numel(), generator=generator)[:n] for layer in layers]
+        self.act_idx = [torch.randperm(len(probe_x) * layer.out_features, generator=generator)[:n] for layer in layers]
         self.samples = {q: [] for q in QUANTITIES}
         self.rows = []
 
@@ -159,7 +159,8 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                 model, history, recorder = run_setup(setup, train_split, val_split, seed,
                                                      values["diagnostics"] if first else None, f"{label} {name}")
                 test = evaluate(model, test_split)
-                run.update({f"{name}_test_accuracy": test["accuracy"], f"{name}_test_loss": test["loss"],
+                run.update({f"{name}_test_accuracy": test["accuracy"],
+                            f"{name}_test_loss": test["loss"] if math.isfinite(test["loss"]) else None,
                             f"{name}_classes_predicted": predicted_classes(model, test_split)})
                 history = pd.DataFrame(history)
                 out = tmp / name / f"seed{seed}"

@@ -102,37 +102,32 @@ def grid_heatmap(cube: np.ndarray, levels: list[list], names: list[str], path: s
 
 def histograms_over_training(arrays: dict[str, np.ndarray], steps: list[int], layers: list[str],
                              path: str | Path, title: str) -> None:
-    """Rows: quantities; columns: layers; in each panel one histogram per snapshot, coloured by step."""
+    """Rows: quantities; columns: layers. Each panel is a histogram per snapshot, stacked over the
+    steps as an image (x: value, y: step, brightness: share of values), like TensorBoard's view."""
     names = list(arrays)
-    fig, axes = plt.subplots(len(names), len(layers), figsize=(3.1 * len(layers), 2.4 * len(names)), squeeze=False)
-    colors = plt.cm.viridis(np.linspace(0, 1, len(steps)))
+    fig, axes = plt.subplots(len(names), len(layers), figsize=(2.6 * len(layers), 1.9 * len(names)), squeeze=False)
     for r, name in enumerate(names):
         for c, layer in enumerate(layers):
             ax = axes[r, c]
             values = arrays[name][:, c, :].astype(np.float64)
-            finite = values[np.isfinite(values)]
-            note = []
-            if finite.size < values.size:
-                note.append(f"{1 - finite.size / values.size:.0%} non-finite")
-            if finite.size:
-                low, high = np.percentile(finite, [0.5, 99.5])
-                if high - low <= 1e-12 * max(1.0, abs(high)):
-                    low, high = low - 1e-3 * max(abs(low), 1e-6), high + 1e-3 * max(abs(high), 1e-6)
-                    note.append(f"all ≈ {finite.mean():.3g}")
-                bins = np.linspace(low, high, 41)
-                for i, row in enumerate(values):
-                    row = row[np.isfinite(row)]
-                    counts, _ = np.histogram(np.clip(row, low, high), bins=bins)
-                    ax.stairs(counts / max(len(row), 1), bins, color=colors[i], lw=0.9)
-            ax.set_title(f"{layer}: {name}", fontsize=8)
-            ax.tick_params(labelsize=6)
-            ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 3))
-            ax.xaxis.get_offset_text().set_fontsize(6)
+            finite = np.isfinite(values)
+            note = f"{1 - finite.mean():.0%} non-finite" if not finite.all() else ""
+            low, high = np.percentile(values[finite], [0.5, 99.5]) if finite.any() else (-1.0, 1.0)
+            if high - low <= 1e-12 * max(1.0, abs(high)):
+                note = f"all ≈ {values[finite].mean():.3g}" if finite.any() else note
+                low, high = low - 1e-3 * max(abs(low), 1e-6), high + 1e-3 * max(abs(high), 1e-6)
+            bins = np.linspace(low, high, 41)
+            image = np.stack([np.histogram(np.clip(row[np.isfinite(row)], low, high), bins=bins)[0] /
+                              max(np.isfinite(row).sum(), 1) for row in values])
+            ax.imshow(image, aspect="auto", origin="lower", cmap="magma", interpolation="nearest",
+                      extent=(low, high, 0, len(steps)))
+            ax.set_yticks([0.5, len(steps) - 0.5], [str(steps[0]), str(steps[-1])], fontsize=6)
+            ax.set_xticks([low, high], [f"{low:.2g}", f"{high:.2g}"], fontsize=6)
+            ax.set_title(f"{layer}: {name}", fontsize=7)
             if note:
-                ax.text(0.02, 0.95, "; ".join(note), transform=ax.transAxes, fontsize=7, va="top", color="C3")
-    mappable = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(steps[0], steps[-1]))
-    fig.colorbar(mappable, ax=axes, shrink=0.6, label="step")
-    fig.suptitle(title)
+                ax.text(0.02, 0.92, note, transform=ax.transAxes, fontsize=6, va="top", color="cyan")
+    fig.supylabel("step", fontsize=8)
+    fig.suptitle(title, fontsize=9)
     save(fig, path)
 
 
@@ -157,7 +152,7 @@ def diagnosis_curves(histories: dict[str, list[pd.DataFrame]], broken: pd.DataFr
                              marker=".", label=f"{name} {layer} saturated")
     axes[0].set(xlabel="step", ylabel="training cross-entropy", yscale="log", title="loss")
     axes[1].set(xlabel="step", ylabel="validation accuracy", ylim=(0, 1), title="accuracy")
-    axes[2].set(xlabel="step", ylabel="weight-gradient norm", yscale="log", title="gradients per layer (seed 1)")
+    axes[2].set(xlabel="step", ylabel="weight-gradient norm", yscale="log", title="gradients per layer (first seed)")
     axes[3].set(xlabel="step", ylabel="share of units / activations", ylim=(-0.02, 1.02),
                 title="dead units (line), saturated (dots)")
     axes[0].legend(fontsize=7)
