@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dlrepro.experiments.mlp_ablation import build_model, stage_runtime
-from dlrepro.experiments.mnist_mlp import load_splits
-from dlrepro.experiments.training_diagnosis import sort_by_label
+from dlrepro.experiments.mlp_ablation import build_model
+from dlrepro.experiments.training_diagnosis import sort_by_label, start_stage
 from dlrepro.io import atomic_path, write_json
-from dlrepro.train.engine import configure, evaluate, fit_steps, pick_device, seed_everything
+from dlrepro.train.engine import evaluate, fit_steps, seed_everything
 from dlrepro.train.provenance import provenance
 from dlrepro.train.stats import mean_ci95
 
@@ -136,11 +135,8 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     from dlrepro.report import figures
 
     started = time.perf_counter()
-    runtime = stage_runtime(values, runtime)
-    configure(runtime["threads"])
-    device = pick_device(runtime["device"])
     t = values["train"]
-    train_split, val_split, test_split, data_meta = load_splits(data_dir, t["val_size"], t["split_seed"], device)
+    device, train_split, val_split, test_split, data_meta = start_stage(data_dir, values, runtime)
     stored = sort_by_label(train_split) if values["storage"] == "sorted" else train_split
     labels = stored.y.cpu().numpy()
     n, b = len(stored), t["batch_size"]

@@ -174,7 +174,7 @@ def findings(effects: list[dict], sweeps: list[dict], results: dict, baseline: s
                      f"({means}); it explains {e['eta2'] * 100:.0f}% of the variance across grid runs.")
     ranked = [e["factor"] for e in effects]
     lines += ["", f"The grid factor that matters most is **{ranked[0]}**, then {ranked[1]}, then {ranked[2]}."]
-    cells = {v: r["test"].mean() for v, r in results.items() if r["factors"]["width"] == results[baseline]["factors"]["width"]}
+    cells = {v: r["test"].mean() for v, r in results.items()}
     if sweeps:
         lines += ["", "**Sweeps around the baseline (change in test accuracy, Welch 95% interval):**"]
         for s in sorted(sweeps, key=lambda s: -abs(s["delta"])):

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from dlrepro.config import deep_merge
@@ -131,6 +130,15 @@ def run_setup(setup: dict, train_split: Split, val_split: Split, seed: int, diag
     return model, history, recorder
 
 
+def start_stage(data_dir: str | Path, values: dict, runtime: dict):
+    """Threads (the section's own), determinism, the device, and the MNIST splits of a stage."""
+    runtime = stage_runtime(values, runtime)
+    configure(runtime["threads"])
+    device = pick_device(runtime["device"])
+    t = values["train"]
+    return device, *load_splits(data_dir, t["val_size"], t["split_seed"], device)
+
+
 def predicted_classes(model: nn.Module, split: Split) -> int:
     with torch.no_grad():
         model.eval()
@@ -144,12 +152,9 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     from dlrepro.report import figures
 
     started = time.perf_counter()
-    runtime = stage_runtime(values, runtime)
-    configure(runtime["threads"])
-    device = pick_device(runtime["device"])
     pair = setups(values)
     t = values["train"]
-    train_split, val_split, test_split, data_meta = load_splits(data_dir, t["val_size"], t["split_seed"], device)
+    device, train_split, val_split, test_split, data_meta = start_stage(data_dir, values, runtime)
     per_seed, histories, diagnosis = [], {}, {}
     with atomic_path(runs_dir, directory=True) as tmp:
         for seed in t["seeds"]:
