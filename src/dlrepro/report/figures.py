@@ -89,7 +89,7 @@ def grid_heatmap(cube: np.ndarray, levels: list[list], names: list[str], path: s
     for k, ax in enumerate(axes[0]):
         image = ax.imshow(cube[:, :, k], vmin=0, vmax=1, cmap="viridis")
         ax.set_xticks(range(len(levels[1])), [str(v) for v in levels[1]], rotation=30)
-        ax.set_yticks(range(len(levels[0])), [str(v) for v in levels[0]])
+        ax.set_yticks(range(len(levels[0])), [str(v) for v in levels[0]] if k == 0 else [])
         ax.set(xlabel=names[1], ylabel=names[0] if k == 0 else None, title=f"{names[2]} = {levels[2][k]}")
         for (i, j), value in np.ndenumerate(cube[:, :, k]):
             if not np.isnan(value):
@@ -157,7 +157,7 @@ def diagnosis_curves(histories: dict[str, list[pd.DataFrame]], broken: pd.DataFr
                 title="dead units (line), saturated (dots)")
     axes[0].legend(fontsize=7)
     axes[2].legend(fontsize=6)
-    fig.suptitle(title)
+    fig.suptitle(f"{title} (non-finite values are not drawn; the histograms count them)", y=1.03)
     save(fig, path)
 
 
