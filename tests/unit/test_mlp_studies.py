@@ -173,3 +173,9 @@ def test_ablation_summary_ranks_factors_from_the_numbers():
     assert not sweeps["lr_low"]["significant"]
     text = mlp_ablation.findings(effects, list(sweeps.values()), results, "relu_he_normal_adam")
     assert "matters most is **optimizer**" in text and "width 256" in text
+
+
+def test_configure_turns_on_deterministic_algorithms():
+    torch.use_deterministic_algorithms(False)
+    configure(1)
+    assert torch.are_deterministic_algorithms_enabled() and torch.get_num_threads() == 1
