@@ -13,6 +13,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/mnist_mlp.smk"
 include: "workflow/rules/images.smk"
 include: "workflow/rules/svd_compress.smk"
+include: "workflow/rules/mlp_studies.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -17,7 +17,8 @@ from dlrepro.data.sources import DataError
 log = logging.getLogger("dlrepro")
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
-EXPERIMENTS = ("mnist-mlp", "fmnist-mlp-grid", "fmnist-cnn", "cifar-cnn", "cifar-augment", "cifar-transfer")
+EXPERIMENTS = ("mnist-mlp", "fmnist-mlp-grid", "fmnist-cnn", "cifar-cnn", "cifar-augment", "cifar-transfer",
+               "mlp-ablation", "mnist-linear", "training-diagnosis", "input-order")
 COMPRESSIONS = ("svd-compress",)
 
 
@@ -114,6 +115,26 @@ def cmd_summarize_compression(args: argparse.Namespace, params: Params) -> None:
     log.info("%s", summary["statement"])
 
 
+def cmd_summarize_ablation(args: argparse.Namespace, params: Params) -> None:
+    from dlrepro.config import variants_of
+
+    section = _section(args.experiment)
+    effects = _experiment(args.experiment).summarize(args.results, params.section(section),
+                                                     variants_of(params.raw, section), args.out)
+    log.info("%s summary written to %s (%d grid factors, %d sweep points)", args.experiment, args.out,
+             len(effects["grid"]), len(effects["sweeps"]))
+
+
+def cmd_probe(args: argparse.Namespace, params: Params) -> None:
+    from dlrepro.experiments import layer_probes
+
+    metrics = layer_probes.probe(args.data, args.runs, args.trained, params.section("layer_probes"),
+                                 params.section("runtime"), args.out)
+    acc = metrics["last_layer_subset_test_accuracy"]
+    log.info("layer probes: last hidden layer, %d random units: mean test accuracy %.4f",
+             metrics["params"]["probe"]["units"], acc["mean"])
+
+
 def cmd_report(args: argparse.Namespace, params: Params) -> None:
     from dlrepro.report import render
 
@@ -175,6 +196,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", type=Path, required=True, help="folder holding one folder per variant")
     p.add_argument("--out", type=Path, required=True, help="folder for the table, figures and the claim")
     p.set_defaults(func=cmd_summarize_compression)
+
+    p = sub.add_parser("summarize-ablation", help="compare every variant of an ablation study: effects, table, figures")
+    p.add_argument("experiment", choices=("mlp-ablation",))
+    p.add_argument("--results", type=Path, required=True, help="folder holding one results folder per variant")
+    p.add_argument("--out", type=Path, required=True, help="folder for the table, effects, findings and figures")
+    _common(p)
+    p.set_defaults(func=cmd_summarize_ablation)
+
+    p = sub.add_parser("probe", help="the random-units probe of every layer of a trained MNIST MLP (layer-probes)")
+    p.add_argument("--data", type=Path, required=True, help="dataset folder written by `dlrepro data`")
+    p.add_argument("--runs", type=Path, required=True, help="runs folder of the trained variant (one model per seed)")
+    p.add_argument("--trained", type=Path, required=True, help="metrics.json of that variant (how it was built)")
+    p.add_argument("--out", type=Path, required=True, help="folder for accuracies, figures, metrics and provenance")
+    _common(p)
+    p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("report", help="execute the report notebooks and render them to HTML")
     p.add_argument("--results", type=Path, required=True, help="results folder of all experiments")

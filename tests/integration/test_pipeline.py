@@ -43,6 +43,13 @@ def shorten(params: dict) -> None:
     embedded["train"].update(epochs=3, seeds=[0, 1])
     embedded["analysis"].update(n_images=150, probe_train_size=300)
     embedded["variants"]["original"]["train"]["epochs"] = 4
+    ablation = params["mlp_ablation"]["profiles"]["embedded"]
+    ablation["train"].update(epochs=2, seeds=[0, 1])
+    params["mnist_linear"]["profiles"]["embedded"]["train"].update(steps=100, eval_every=50, seeds=[0, 1])
+    params["layer_probes"]["profiles"]["embedded"].update(draws=20, probe_train_size=300, steps=20)
+    params["training_diagnosis"]["profiles"]["embedded"]["train"].update(steps=40, eval_every=20, seeds=[0, 1])
+    params["training_diagnosis"]["profiles"]["embedded"]["diagnostics"].update(snapshots=3)
+    params["input_order"]["profiles"]["embedded"]["train"].update(epochs=1, seeds=[0, 1])
     params["svd_compress"]["profiles"]["embedded"]["finetune"]["epochs"] = 1
     shorten_images(params)
 
@@ -136,7 +143,8 @@ def test_second_run_does_nothing_in_either_tool(project):
 
 def test_one_value_reruns_exactly_its_experiment_in_both_tools(project):
     edit_params(project, lambda p: p["mnist_mlp"]["train"].update(lr=0.002))
-    assert snakemake_plan(project) == {"train_mnist_mlp": 2, "analyze_mnist_mlp": 1, **downstream_of_default(project),
+    assert snakemake_plan(project) == {"train_mnist_mlp": 2, "analyze_mnist_mlp": 1, "probe_layer_probes": 1,
+                                       **downstream_of_default(project),
                                        "report": 1, "all": 1}
     # DVC lists the stages whose own params changed; the report follows when their outputs change.
     assert dvc_changed(project) == MNIST_MLP_STAGES - {"report"}
@@ -156,6 +164,35 @@ def test_one_variant_value_reruns_only_that_variant(project):
     assert snakemake_plan(project) == {} and dvc_changed(project) == set()
     metrics = json.loads((project / "results/mnist_mlp/original/metrics.json").read_text())
     assert metrics["params"]["train"]["lr"] == 0.0005
+
+
+def test_mlp_study_pages_render_with_their_figures(project):
+    html_dir = project / "reports" / "html"
+    pages = {name: (html_dir / f"{name}.html").read_text()
+             for name in ("mlp_ablation", "mnist_linear", "layer_probes", "training_diagnosis")}
+    index = (html_dir / "index.html").read_text()
+    for name in pages:
+        assert f'href="{name}.html"' in index
+    assert "0.1135" in index and "0.914" in index and "0.9858" in index
+    # heat map + 3 grid axes + sweep axes; the findings are computed from the results
+    assert pages["mlp_ablation"].count("data:image/png;base64,") >= 8
+    assert "matters most is <strong>" in pages["mlp_ablation"]
+    assert pages["training_diagnosis"].count("data:image/png;base64,") >= 16  # 5 x (curves + 2 histograms) + orders
+    for setup in ("lr_too_high", "saturated_sigmoid", "zero_init", "sorted_labels", "double_softmax",
+                  "batch_shuffle_repeat"):
+        assert setup in pages["training_diagnosis"]
+    assert pages["layer_probes"].count("data:image/png;base64,") >= 5 and "hidden 5" in pages["layer_probes"]
+
+
+def test_one_ablation_variant_reruns_only_it_and_the_summary(project):
+    edit_params(project, lambda p: p["mlp_ablation"]["variants"]["lr_high"]["train"]["lr"].update(adam=0.02))
+    try:
+        assert snakemake_plan(project) == {"train_mlp_ablation": 1, "summarize_mlp_ablation": 1, "report": 1,
+                                           "all": 1}
+        assert dvc_changed(project) == {"train_mlp_ablation@lr_high"}
+    finally:
+        edit_params(project, lambda p: p["mlp_ablation"]["variants"]["lr_high"]["train"]["lr"].update(adam=0.01))
+    assert snakemake_plan(project) == {}
 
 
 def test_same_params_same_metrics(project, tmp_path):

@@ -37,3 +37,25 @@ def test_short_schedule_on_real_mnist_reaches_095(project, mirror):
     metrics = json.loads((project / "metrics.json").read_text())
     assert metrics["data"] == {"source": "download", "n_train": 55000, "n_val": 5000, "n_test": 10000}
     assert metrics["test_accuracy"]["mean"] >= 0.95
+
+
+def test_mlp_grid_pattern_on_real_mnist(project, mirror):
+    """The original's pattern with a short schedule (5 epochs, cosine, one seed): sigmoid + N(0, 0.01)
+    + plain SGD never leaves chance, while ReLU + He + Adam passes 0.98."""
+    def short(p):
+        p["mlp_ablation"]["train"].update(epochs=5, lr_schedule="cosine", seeds=[0])
+
+    edit_params(project, short)
+    env = {"DLREPRO_MIRROR": str(mirror)}
+    run(project, "dlrepro", "data", "mnist", "--profile", "full", "--out", "data/mnist", env=env)
+    accuracy = {}
+    for variant in ("sigmoid_normal_sgd", "relu_he_normal_adam"):
+        out = project / "results" / variant
+        run(project, "dlrepro", "train", "mlp-ablation", "--variant", variant, "--profile", "full", "--data",
+            "data/mnist", "--runs", str(out / "runs"), "--metrics", str(out / "metrics.json"), "--provenance",
+            str(out / "provenance.json"))
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["data"]["source"] == "download" and metrics["params"]["model"]["width"] == 512
+        accuracy[variant] = metrics["test_accuracy"]["mean"]
+    assert accuracy["sigmoid_normal_sgd"] <= 0.2, accuracy  # chance: 0.1135 predicts the most frequent digit
+    assert accuracy["relu_he_normal_adam"] >= 0.98, accuracy

@@ -17,7 +17,6 @@ import torch
 from dlrepro.data import mnist
 from dlrepro.io import atomic_path, load_arrays, read_json, write_json
 from dlrepro.models.mlp import MLP
-from dlrepro.report import figures
 from dlrepro.train.engine import Split, configure, evaluate, fit, pick_device, seed_everything
 from dlrepro.train.provenance import provenance
 from dlrepro.train.stats import mean_ci95
@@ -51,53 +50,74 @@ def build_model(model_values: dict) -> MLP:
 
 def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
           provenance_path: str | Path, label: str) -> dict:
+    t = values["train"]
+
+    def train_one(seed, generator, train_split, val_split):
+        model = build_model(values["model"]).to(train_split.x.device)
+        result = fit(model, train_split, val_split, epochs=t["epochs"], batch_size=t["batch_size"],
+                     optimizer=t["optimizer"], lr=t["lr"], lr_schedule=t["lr_schedule"],
+                     generator=generator, desc=f"{label} seed {seed}")
+        model.load_state_dict(result.best_state)
+        return model, result.history, {"best_epoch": result.best_epoch, "epochs": t["epochs"]}
+
+    # The analysis values do not affect training.
+    return run_seeds(data_dir, t, runtime, runs_dir, metrics_path, provenance_path, label, train_one,
+                     trained_with={"model": values["model"], "train": t},
+                     setting=f"{t['optimizer']} {t['lr']:g}, {t['lr_schedule']} schedule, {t['epochs']} epochs, "
+                             f"batch {t['batch_size']}; the best validation epoch is tested")
+
+
+def run_seeds(data_dir: str | Path, t: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
+              provenance_path: str | Path, label: str, train_one, *, trained_with: dict, setting: str,
+              save_models: bool = True, curves: bool = True) -> dict:
+    """Train every seed of one variant and test each seed's model once.
+
+    train_one(seed, generator, train_split, val_split) -> (model, history rows, extra per-seed values)
+    returns the model to test. Writes runs_dir/seed<k>/ (history.csv, metrics.json, model.pt),
+    the summary over seeds to metrics_path, and provenance_path.
+    """
     started = time.perf_counter()
     configure(runtime["threads"])
     device = pick_device(runtime["device"])
-    t = values["train"]
     train_split, val_split, test_split, data_meta = load_splits(data_dir, t["val_size"], t["split_seed"], device)
-    per_seed, histories = [], {}
-    trained_with = {"model": values["model"], "train": t}  # the analysis values do not affect training
+    per_seed, histories, seconds = [], {}, {}
     with atomic_path(runs_dir, directory=True) as tmp:
         for seed in t["seeds"]:
             generator = seed_everything(seed)
-            model = build_model(values["model"]).to(device)
-            result = fit(model, train_split, val_split, epochs=t["epochs"], batch_size=t["batch_size"],
-                         optimizer=t["optimizer"], lr=t["lr"], lr_schedule=t["lr_schedule"],
-                         generator=generator, desc=f"{label} seed {seed}")
-            model.load_state_dict(result.best_state)
+            seed_started = time.perf_counter()
+            model, history, extra = train_one(seed, generator, train_split, val_split)
+            seconds[f"seed{seed}"] = round(time.perf_counter() - seed_started, 3)
             test = evaluate(model, test_split)
             val = evaluate(model, val_split)
-            run = {"seed": seed, "best_epoch": result.best_epoch, "epochs": t["epochs"],
-                   "val_accuracy": val["accuracy"], "val_loss": val["loss"],
+            run = {"seed": seed, **extra, "val_accuracy": val["accuracy"], "val_loss": val["loss"],
                    "test_accuracy": test["accuracy"], "test_loss": test["loss"]}
             seed_dir = tmp / f"seed{seed}"
             seed_dir.mkdir()
-            torch.save(model.state_dict(), seed_dir / "model.pt")
-            history = pd.DataFrame(result.history)
+            if save_models:
+                torch.save(model.state_dict(), seed_dir / "model.pt")
             # Seconds vary run to run; they go to provenance, so history.csv stays byte-stable.
-            run["train_seconds"] = float(history.pop("seconds").sum())
+            history = pd.DataFrame(history).drop(columns="seconds", errors="ignore")
             history.to_csv(seed_dir / "history.csv", index=False)
             histories[f"seed {seed}"] = history
             per_seed.append(run)
-            write_json(seed_dir / "metrics.json", {k: v for k, v in run.items() if k != "train_seconds"})
-            log.info("%s seed %d: best epoch %d, test accuracy %.4f", label, seed, result.best_epoch,
-                     test["accuracy"])
-        figures.training_curves(histories, tmp / "curves.png", f"{label}: training curves")
+            write_json(seed_dir / "metrics.json", run)
+            log.info("%s seed %d: test accuracy %.4f", label, seed, test["accuracy"])
+        if curves:
+            from dlrepro.report import figures
+
+            figures.training_curves(histories, tmp / "curves.png", f"{label}: training curves")
     metrics = {
         "test_accuracy": mean_ci95((r["test_accuracy"] for r in per_seed), bounds=(0, 1)),
         "val_accuracy": mean_ci95((r["val_accuracy"] for r in per_seed), bounds=(0, 1)),
-        "per_seed": [{k: v for k, v in r.items() if k != "train_seconds"} for r in per_seed],
+        "per_seed": per_seed,
         "data": {"source": data_meta["source"], "n_train": len(train_split), "n_val": len(val_split),
                  "n_test": len(test_split)},
         "params": trained_with,
-        "setting": f"{t['optimizer']} {t['lr']:g}, {t['lr_schedule']} schedule, {t['epochs']} epochs, "
-                   f"batch {t['batch_size']}; the best validation epoch is tested",
+        "setting": setting,
     }
     write_json(metrics_path, metrics)
     write_json(provenance_path, provenance(trained_with, device, time.perf_counter() - started,
-                                           train_seconds={f"seed{r['seed']}": round(r["train_seconds"], 3)
-                                                          for r in per_seed}))
+                                           train_seconds=seconds))
     return metrics
 
 
@@ -150,6 +170,8 @@ def analyze(data_dir: str | Path, runs_dir: str | Path, values: dict, runtime: d
                      "probe_accuracy": float(probe.score(feats, test_y)),
                      "pca2_explained_variance": float(pca.explained_variance_ratio_[:2].sum())})
     table = pd.DataFrame(rows)
+    from dlrepro.report import figures
+
     with atomic_path(out_dir, directory=True) as tmp:
         table.to_csv(tmp / "probes.csv", index=False, float_format="%.6f")
         np.save(tmp / "pca.npy", np.stack(pca_maps).astype(np.float32))

@@ -24,14 +24,16 @@ def save(fig: plt.Figure, path: str | Path) -> None:
 def training_curves(histories: dict[str, pd.DataFrame], path: str | Path, title: str) -> None:
     """Loss and accuracy per epoch, train and validation, one line per seed."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    x = "epoch"
     for i, (label, h) in enumerate(histories.items()):
         color = f"C{i}"
-        ax_loss.plot(h["epoch"], h["train_loss"], color=color, ls="--", lw=1)
-        ax_loss.plot(h["epoch"], h["val_loss"], color=color, label=label)
-        ax_acc.plot(h["epoch"], h["train_accuracy"], color=color, ls="--", lw=1)
-        ax_acc.plot(h["epoch"], h["val_accuracy"], color=color, label=label)
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", yscale="log", title="loss (dashed: train)")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy (dashed: train)")
+        x = "epoch" if "epoch" in h else "step"
+        ax_loss.plot(h[x], h["train_loss"], color=color, ls="--", lw=1)
+        ax_loss.plot(h[x], h["val_loss"], color=color, label=label)
+        ax_acc.plot(h[x], h["train_accuracy"], color=color, ls="--", lw=1)
+        ax_acc.plot(h[x], h["val_accuracy"], color=color, label=label)
+    ax_loss.set(xlabel=x, ylabel="cross-entropy", yscale="log", title="loss (dashed: train)")
+    ax_acc.set(xlabel=x, ylabel="accuracy", title="accuracy (dashed: train)")
     ax_acc.legend(fontsize=8)
     fig.suptitle(title)
     save(fig, path)
@@ -59,4 +61,160 @@ def probe_accuracy(table: pd.DataFrame, path: str | Path, title: str) -> None:
     ax.plot(table["layer"], table["probe_accuracy"], marker="o")
     ax.set(xlabel="layer", ylabel="test accuracy of a linear probe", title=title)
     ax.grid(alpha=0.3)
+    save(fig, path)
+
+
+def axis_curves(groups: dict[str, list[pd.DataFrame]], path: str | Path, title: str,
+                x: str = "epoch") -> None:
+    """Validation accuracy and loss per epoch: thin lines for every run, a thick mean per group."""
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for i, (label, histories) in enumerate(groups.items()):
+        color = f"C{i % 10}"
+        for h in histories:
+            ax_acc.plot(h[x], h["val_accuracy"], color=color, lw=0.5, alpha=0.35)
+            ax_loss.plot(h[x], h["val_loss"], color=color, lw=0.5, alpha=0.35)
+        mean = pd.concat(histories).groupby(x)[["val_accuracy", "val_loss"]].mean()
+        ax_acc.plot(mean.index, mean["val_accuracy"], color=color, lw=2, label=label)
+        ax_loss.plot(mean.index, mean["val_loss"], color=color, lw=2)
+    ax_acc.set(xlabel=x, ylabel="validation accuracy", ylim=(0, 1), title="accuracy")
+    ax_loss.set(xlabel=x, ylabel="validation cross-entropy", yscale="log", title="loss")
+    ax_acc.legend(fontsize=7)
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def grid_heatmap(cube: np.ndarray, levels: list[list], names: list[str], path: str | Path, title: str) -> None:
+    """A 3-factor grid as one annotated heat map per level of the last factor (rows: first, columns: second)."""
+    fig, axes = plt.subplots(1, cube.shape[2], figsize=(3.6 * cube.shape[2] + 1, 3.4), squeeze=False)
+    for k, ax in enumerate(axes[0]):
+        image = ax.imshow(cube[:, :, k], vmin=0, vmax=1, cmap="viridis")
+        ax.set_xticks(range(len(levels[1])), [str(v) for v in levels[1]], rotation=30)
+        ax.set_yticks(range(len(levels[0])), [str(v) for v in levels[0]] if k == 0 else [])
+        ax.set(xlabel=names[1], ylabel=names[0] if k == 0 else None, title=f"{names[2]} = {levels[2][k]}")
+        for (i, j), value in np.ndenumerate(cube[:, :, k]):
+            if not np.isnan(value):
+                ax.text(j, i, f"{value:.3f}", ha="center", va="center", fontsize=8,
+                        color="black" if value > 0.6 else "white")
+    fig.colorbar(image, ax=axes, shrink=0.85, label="accuracy")
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def histograms_over_training(arrays: dict[str, np.ndarray], steps: list[int], layers: list[str],
+                             path: str | Path, title: str) -> None:
+    """Rows: quantities; columns: layers. Each panel is a histogram per snapshot, stacked over the
+    steps as an image (x: value, y: step, brightness: share of values), like TensorBoard's view."""
+    names = list(arrays)
+    fig, axes = plt.subplots(len(names), len(layers), figsize=(2.6 * len(layers), 1.9 * len(names)), squeeze=False)
+    for r, name in enumerate(names):
+        for c, layer in enumerate(layers):
+            ax = axes[r, c]
+            values = arrays[name][:, c, :].astype(np.float64)
+            finite = np.isfinite(values)
+            note = f"{1 - finite.mean():.0%} non-finite" if not finite.all() else ""
+            low, high = np.percentile(values[finite], [0.5, 99.5]) if finite.any() else (-1.0, 1.0)
+            if high - low <= 1e-12 * max(1.0, abs(high)):
+                note = f"all ≈ {values[finite].mean():.3g}" if finite.any() else note
+                low, high = low - 1e-3 * max(abs(low), 1e-6), high + 1e-3 * max(abs(high), 1e-6)
+            bins = np.linspace(low, high, 41)
+            image = np.stack([np.histogram(np.clip(row[np.isfinite(row)], low, high), bins=bins)[0] /
+                              max(np.isfinite(row).sum(), 1) for row in values])
+            ax.imshow(image, aspect="auto", origin="lower", cmap="magma", interpolation="nearest",
+                      extent=(low, high, 0, len(steps)))
+            ax.set_yticks([0.5, len(steps) - 0.5], [str(steps[0]), str(steps[-1])], fontsize=6)
+            ax.set_xticks([low, high], [f"{low:.2g}", f"{high:.2g}"], fontsize=6)
+            ax.set_title(f"{layer}: {name}", fontsize=7)
+            if note:
+                ax.text(0.02, 0.92, note, transform=ax.transAxes, fontsize=6, va="top", color="cyan")
+    fig.supylabel("step", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    save(fig, path)
+
+
+def diagnosis_curves(histories: dict[str, list[pd.DataFrame]], broken: pd.DataFrame, fixed: pd.DataFrame,
+                     path: str | Path, title: str) -> None:
+    """Broken (red) beside fixed (blue): loss, validation accuracy, gradient norms, dead/saturated units."""
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.4))
+    style = {"broken": "C3", "fixed": "C0"}
+    for name, runs in histories.items():
+        for i, h in enumerate(runs):
+            label = name if i == 0 else None
+            axes[0].plot(h["step"], h["train_loss"], color=style[name], lw=1, label=label)
+            axes[1].plot(h["step"], h["val_accuracy"], color=style[name], lw=1, label=label)
+    for name, scalars in (("broken", broken), ("fixed", fixed)):
+        for j, (layer, rows) in enumerate(scalars.groupby("layer", sort=False)):
+            ls = ["-", "--", ":", "-."][j % 4]
+            axes[2].plot(rows["step"], rows["grad_norm"].clip(lower=1e-12), color=style[name], ls=ls,
+                         label=f"{name} {layer}")
+            if layer != "output":
+                axes[3].plot(rows["step"], rows["dead_fraction"], color=style[name], ls=ls, label=f"{name} {layer} dead")
+                axes[3].plot(rows["step"], rows["saturated_fraction"], color=style[name], ls=ls, alpha=0.45,
+                             marker=".", label=f"{name} {layer} saturated")
+    axes[0].set(xlabel="step", ylabel="training cross-entropy", yscale="log", title="loss")
+    axes[1].set(xlabel="step", ylabel="validation accuracy", ylim=(0, 1), title="accuracy")
+    axes[2].set(xlabel="step", ylabel="weight-gradient norm", yscale="log", title="gradients per layer (first seed)")
+    axes[3].set(xlabel="step", ylabel="share of units / activations", ylim=(-0.02, 1.02),
+                title="dead units (line), saturated (dots)")
+    axes[0].legend(fontsize=7)
+    axes[2].legend(fontsize=6)
+    fig.suptitle(f"{title} (non-finite values are not drawn; the histograms count them)", y=1.03)
+    save(fig, path)
+
+
+def subset_distributions(accuracy: np.ndarray, names: list[str], path: str | Path, title: str,
+                         chance: float = 0.1) -> None:
+    """accuracy [seed, layer, draw]: one violin per layer over every draw of every seed."""
+    fig, ax = plt.subplots(figsize=(1.4 * len(names) + 2, 3.6))
+    data = [accuracy[:, i, :].ravel() for i in range(len(names))]
+    ax.violinplot(data, showmedians=True, showextrema=True)
+    ax.axhline(chance, color="grey", ls=":", lw=1, label="chance")
+    ax.set_xticks(range(1, len(names) + 1), names)
+    ax.set(ylabel="test accuracy", ylim=(0, 1), title=title)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="y", alpha=0.3)
+    save(fig, path)
+
+
+def subset_examples(shown: dict, names: list[str], path: str | Path, title: str) -> None:
+    """Per layer, the best and worst subset: mean activation of each unit (columns) per digit (rows)."""
+    fig, axes = plt.subplots(2, len(names), figsize=(2.3 * len(names), 5.2), squeeze=False)
+    for c, name in enumerate(names):
+        for r, kind in enumerate(("best", "worst")):
+            ax, info = axes[r, c], shown[(name, kind)]
+            means = info["class_means"]
+            span = np.ptp(means, axis=0, keepdims=True)
+            scaled = (means - means.min(0, keepdims=True)) / np.where(span > 0, span, 1)
+            ax.imshow(scaled, cmap="magma", aspect="auto", vmin=0, vmax=1)
+            ax.set_title(f"{name}, {kind}\ntest {info['test']:.2f}", fontsize=8)
+            ax.set_xticks(range(len(info["units"])), [str(u) for u in info["units"]], rotation=90, fontsize=5)
+            ax.set_yticks(range(means.shape[0]), [str(d) for d in range(means.shape[0])] if c == 0 else [],
+                          fontsize=6)
+    fig.suptitle(title + "\n(each unit scaled to its own range; columns: unit index)", fontsize=9)
+    save(fig, path)
+
+
+def order_study(table: pd.DataFrame, streams: dict[str, np.ndarray], n: int, path: str | Path, title: str) -> None:
+    """Per input-pipeline order: test accuracy (95% interval), classes per batch, and the label stream."""
+    fig, axes = plt.subplots(1, 3, figsize=(16, 0.55 * len(table) + 2), gridspec_kw={"width_ratios": [1, 1, 2.4]})
+    y = np.arange(len(table))[::-1]
+    err = np.array([table["test_mean"] - table["test_low"].fillna(table["test_mean"]),
+                    table["test_high"].fillna(table["test_mean"]) - table["test_mean"]])
+    axes[0].barh(y, table["test_mean"], xerr=err, color="C0", capsize=3)
+    axes[0].set(xlim=(0, 1), xlabel="test accuracy (95% interval)", title="accuracy")
+    axes[0].set_yticks(y, [f"{o}\n({ops})" for o, ops in zip(table["order"], table["ops"])], fontsize=7)
+    axes[1].barh(y, table["classes_per_batch"], color="C1")
+    axes[1].set(xlim=(0, 10), xlabel="distinct classes per batch (mean)", title="mixing")
+    axes[1].set_yticks(y, [])
+    width = max(len(s) for s in streams.values())
+    strip = np.full((len(streams), width), np.nan)
+    for i, s in enumerate(streams.values()):
+        strip[i, :len(s)] = s
+    axes[2].imshow(strip, aspect="auto", cmap="tab10", vmin=-0.5, vmax=9.5, interpolation="nearest",
+                   extent=(0, width, len(streams) - 0.5, -0.5))
+    for k in range(1, width // n + 1):
+        axes[2].axvline(k * n, color="black", lw=0.8, ls="--")
+    axes[2].set_yticks(range(len(streams)), list(streams), fontsize=7)
+    axes[2].set(xlabel="position in the example stream (dashed: one pass of the data)",
+                title="label of each example as the pipeline emits it (first seed)")
+    fig.suptitle(title)
     save(fig, path)

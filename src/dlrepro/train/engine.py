@@ -60,7 +60,12 @@ def cpu_threads(threads: int = 0) -> int:
 def configure(threads: int = 0) -> None:
     """Deterministic kernels everywhere and a thread count fixed by params, not the environment."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True)
+    if "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(True)
+    else:
+        # The same switch without importing torch._inductor (1-2 s at every stage start); that
+        # import only sets the flag for torch.compile, which this project does not use.
+        torch._C._set_deterministic_algorithms(True, warn_only=False)
     torch.backends.cudnn.benchmark = False
     torch.set_num_threads(cpu_threads(threads))
 
@@ -70,12 +75,18 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+OPTIMIZERS = ("adam", "sgd", "momentum")
+
+
+def make_optimizer(name: str, params, lr: float, momentum: float = 0.9) -> torch.optim.Optimizer:
+    """adam, sgd (plain), or momentum (SGD with heavy-ball momentum of the given coefficient)."""
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r} (adam, sgd)")
+    if name == "momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum)
+    raise ValueError(f"unknown optimizer {name!r} ({', '.join(OPTIMIZERS)})")
 
 
 def make_schedule(name: str, optimizer: torch.optim.Optimizer, total_steps: int):
@@ -109,9 +120,21 @@ def evaluate(model: torch.nn.Module, split: Split, batch_size: int = 4096) -> di
     return {"loss": loss_sum.item() / n, "accuracy": correct.item() / n}
 
 
+def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor):
+    """One optimisation step on a batch; returns the detached loss and logits."""
+    with _autocast(x.device):
+        logits = model(x)
+    loss = F.cross_entropy(logits.float(), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach(), logits.detach()
+
+
 def fit(model: torch.nn.Module, train: Split, val: Split, *, epochs: int, batch_size: int,
         optimizer: str, lr: float, lr_schedule: str, generator: torch.Generator,
-        desc: str = "train", max_steps: int | None = None, param_groups: list[dict] | None = None) -> FitResult:
+        desc: str = "train", momentum: float = 0.9, max_steps: int | None = None,
+        param_groups: list[dict] | None = None) -> FitResult:
     """Train with shuffled mini-batches; keep the weights of the best validation epoch.
 
     max_steps, when given, ends training after that many optimiser steps (the last epoch may be
@@ -119,7 +142,7 @@ def fit(model: torch.nn.Module, train: Split, val: Split, *, epochs: int, batch_
     model.parameters() (each group may set its own "lr", e.g. a smaller one for a pretrained trunk).
     """
     device = train.x.device
-    opt = make_optimizer(optimizer, param_groups if param_groups is not None else model.parameters(), lr)
+    opt = make_optimizer(optimizer, param_groups if param_groups is not None else model.parameters(), lr, momentum)
     steps_per_epoch = math.ceil(len(train) / batch_size)
     if max_steps is not None:
         epochs = min(epochs, math.ceil(max_steps / steps_per_epoch))
@@ -143,16 +166,11 @@ def fit(model: torch.nn.Module, train: Split, val: Split, *, epochs: int, batch_
             step += 1
             idx = order[start:start + batch_size]
             seen += len(idx)
-            x, y = train.x[idx], train.y[idx]
-            with _autocast(device):
-                logits = model(x)
-            loss = F.cross_entropy(logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            y = train.y[idx]
+            loss, logits = train_step(model, opt, train.x[idx], y)
             schedule.step()
-            loss_sum += loss.detach() * len(idx)
-            correct += (logits.detach().argmax(1) == y).sum()
+            loss_sum += loss * len(idx)
+            correct += (logits.argmax(1) == y).sum()
         val_metrics = evaluate(model, val)
         row = {
             "epoch": epoch,
@@ -172,3 +190,58 @@ def fit(model: torch.nn.Module, train: Split, val: Split, *, epochs: int, batch_
         log.info("%s epoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.4f (%.1f s)", desc, epoch,
                  epochs, row["train_loss"], row["val_loss"], row["val_accuracy"], row["seconds"])
     return result
+
+
+def epoch_batches(n: int, batch_size: int, steps: int, generator: torch.Generator | None):
+    """Index batches of `steps` steps: a fresh permutation per epoch (or, without a generator,
+    the stored order every epoch); the last batch of an epoch may be short."""
+    done = 0
+    while done < steps:
+        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+        for start in range(0, n, batch_size):
+            if done == steps:
+                return
+            yield order[start:start + batch_size]
+            done += 1
+
+
+def fit_steps(model: torch.nn.Module, train: Split, val: Split | None, batches, *, optimizer: str, lr: float,
+              momentum: float = 0.9, eval_every: int = 0, on_step=None, desc: str = "train") -> list[dict]:
+    """Train on a given stream of index batches (no selection by validation: the last weights stay).
+
+    Returns one row per evaluation (every eval_every steps and after the last step): step, mean
+    training loss and accuracy since the previous row, and validation loss and accuracy.
+    on_step(step, model, loss) runs after every step, for diagnostics.
+    """
+    device = train.x.device
+    opt = make_optimizer(optimizer, model.parameters(), lr, momentum)
+    rows, seen, step = [], 0, 0
+    loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
+
+    def record():
+        row = {"step": step, "train_loss": loss_sum.item() / max(seen, 1),
+               "train_accuracy": correct.item() / max(seen, 1)}
+        if val is not None:
+            metrics = evaluate(model, val)
+            row.update(val_loss=metrics["loss"], val_accuracy=metrics["accuracy"])
+        rows.append(row)
+        model.train()
+
+    model.train()
+    for step, idx in enumerate(tqdm(batches, desc=desc, unit="step", disable=not sys.stderr.isatty(), leave=False),
+                               start=1):
+        idx = idx.to(device)
+        y = train.y[idx]
+        loss, logits = train_step(model, opt, train.x[idx], y)
+        if on_step is not None:
+            on_step(step, model, loss)
+        loss_sum += loss * len(idx)
+        correct += (logits.argmax(1) == y).sum()
+        seen += len(idx)
+        if eval_every and step % eval_every == 0:
+            record()
+            loss_sum, seen = torch.zeros((), device=device), 0
+            correct = torch.zeros((), device=device, dtype=torch.long)
+    if not rows or rows[-1]["step"] != step:
+        record()
+    return rows

@@ -1,0 +1,28 @@
+"""REFERENCE.md mnist-linear: softmax regression from zero weights, SGD lr 0.2, batch 128, 1,000 steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dlrepro.data import mnist
+from dlrepro.experiments.mlp_ablation import stage_runtime
+from dlrepro.experiments.mnist_mlp import run_seeds
+from dlrepro.models.mlp import MLP
+from dlrepro.train.engine import epoch_batches, fit_steps
+
+
+def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
+          provenance_path: str | Path, label: str) -> dict:
+    t = values["train"]
+
+    def train_one(seed, generator, train_split, val_split):
+        model = MLP(28 * 28, [], mnist.N_CLASSES, init="zeros").to(train_split.x.device)
+        batches = epoch_batches(len(train_split), t["batch_size"], t["steps"], generator)
+        history = fit_steps(model, train_split, val_split, batches, optimizer="sgd", lr=t["lr"],
+                            eval_every=t["eval_every"], desc=f"{label} seed {seed}")
+        return model, history, {"steps": t["steps"]}
+
+    return run_seeds(data_dir, t, stage_runtime(values, runtime), runs_dir, metrics_path, provenance_path, label,
+                     train_one, trained_with={"train": t},
+                     setting=f"softmax regression from zero weights; SGD {t['lr']:g}, batch {t['batch_size']}, "
+                             f"{t['steps']} steps, reshuffled every epoch; the last weights are tested")
