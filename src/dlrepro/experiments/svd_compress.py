@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -213,7 +214,8 @@ def summarize_seeds(per_seed: list[dict]) -> dict:
             out[f"{split}_accuracy_change{suffix}"] = mean_ci95(
                 r[key] - r[f"baseline_{split}_accuracy"] for r in per_seed)
         out[f"stored_bytes{suffix}"] = mean_ci95(r[f"stored_bytes{suffix}"] for r in per_seed)
-        out[f"size_pct{suffix}"] = mean_ci95(100 * r[f"stored_bytes{suffix}"] / r["baseline_bytes"] for r in per_seed)
+        out[f"size_pct{suffix}"] = mean_ci95((100 * r[f"stored_bytes{suffix}"] / r["baseline_bytes"] for r in per_seed),
+                                             bounds=(0, math.inf))
     out["baseline_test_accuracy"] = mean_ci95((r["baseline_test_accuracy"] for r in per_seed), bounds=(0, 1))
     out["baseline_bytes"] = per_seed[0]["baseline_bytes"]
     return out
@@ -271,7 +273,7 @@ def claim_check(metrics: dict[str, dict], rows: list[dict], claim: dict) -> dict
     claimed = claim["size_pct"]
     keys = ("variant", "precision", "size_pct", "stored_bytes", "test_accuracy", "change", "change_low", "change_high")
     return {
-        "smallest_size_pct": mean_ci95(p["size_pct"] for p in per_seed),
+        "smallest_size_pct": mean_ci95((p["size_pct"] for p in per_seed), bounds=(0, math.inf)),
         "best": {k: best[k] for k in keys},
         "selected_on_validation": {k: by_val[k] for k in keys},
         "baseline_test_accuracy": baseline,
