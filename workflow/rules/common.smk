@@ -84,10 +84,3 @@ def train_cmd(experiment, extra=""):
         f" --provenance {{output.provenance}}{extra} --log {{log}}"
     )
 
-
-def stage_threads(section):
-    """Cores a stage of a section with its own `threads` value reserves (after the profile override);
-    0 falls back to TORCH_THREADS. dlrepro resolves and uses the same count."""
-    raw = config[section]
-    value = raw.get("profiles", {}).get(config["profile"], {}).get("threads", raw["threads"])
-    return value or TORCH_THREADS

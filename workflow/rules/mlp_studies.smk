@@ -1,5 +1,4 @@
 # MNIST MLP studies (REFERENCE.md mlp-grid, mlp-dropout, mnist-linear, layer-probes, training-diagnosis).
-# Small models: each stage uses the threads its section names, so Snakemake runs several side by side.
 MLP_CODE = code("experiments/mnist_mlp.py", "models/mlp.py", "train/engine.py")
 
 
@@ -15,7 +14,6 @@ rule train_mlp_ablation:
         values=lambda w: tracked(
             "profile",
             "runtime",
-            "mlp_ablation.threads",
             "mlp_ablation.model",
             "mlp_ablation.train",
             f"mlp_ablation.variants.{w.variant}",
@@ -24,7 +22,7 @@ rule train_mlp_ablation:
         profile=config["profile"],
     wildcard_constraints:
         variant="|".join(variants("mlp_ablation")),
-    threads: stage_threads("mlp_ablation")
+    threads: TORCH_THREADS
     conda:
         CONDA_ENV
     log:
@@ -66,7 +64,6 @@ rule train_mnist_linear:
         values=lambda w: tracked(
             "profile",
             "runtime",
-            "mnist_linear.threads",
             "mnist_linear.train",
             f"mnist_linear.variants.{w.variant}",
             "mnist_linear.profiles",
@@ -74,7 +71,7 @@ rule train_mnist_linear:
         profile=config["profile"],
     wildcard_constraints:
         variant="|".join(variants("mnist_linear")),
-    threads: stage_threads("mnist_linear")
+    threads: TORCH_THREADS
     conda:
         CONDA_ENV
     log:
@@ -96,7 +93,7 @@ rule probe_layer_probes:
     params:
         values=tracked("profile", "runtime", "layer_probes"),
         profile=config["profile"],
-    threads: stage_threads("layer_probes")
+    threads: TORCH_THREADS
     conda:
         CONDA_ENV
     log:
@@ -118,7 +115,6 @@ rule train_training_diagnosis:
         values=lambda w: tracked(
             "profile",
             "runtime",
-            "training_diagnosis.threads",
             "training_diagnosis.model",
             "training_diagnosis.softmax_output",
             "training_diagnosis.train",
@@ -130,7 +126,7 @@ rule train_training_diagnosis:
         profile=config["profile"],
     wildcard_constraints:
         variant="|".join(variants("training_diagnosis")),
-    threads: stage_threads("training_diagnosis")
+    threads: TORCH_THREADS
     conda:
         CONDA_ENV
     log:
@@ -153,7 +149,6 @@ rule train_input_order:
         values=lambda w: tracked(
             "profile",
             "runtime",
-            "input_order.threads",
             "input_order.storage",
             "input_order.model",
             "input_order.train",
@@ -164,7 +159,7 @@ rule train_input_order:
         profile=config["profile"],
     wildcard_constraints:
         variant="|".join(variants("input_order")),
-    threads: stage_threads("input_order")
+    threads: TORCH_THREADS
     conda:
         CONDA_ENV
     log:

@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 
 from dlrepro.data import mnist
-from dlrepro.experiments.mlp_ablation import stage_runtime
 from dlrepro.experiments.mnist_mlp import build_model, layer_features, load_splits
 from dlrepro.io import atomic_path, read_json, write_json
 from dlrepro.train.engine import configure, pick_device
@@ -75,7 +74,6 @@ def probe(data_dir: str | Path, runs_dir: str | Path, trained: str | Path, value
     from dlrepro.report import figures
 
     started = time.perf_counter()
-    runtime = stage_runtime(values, runtime)
     configure(runtime["threads"])
     device = pick_device(runtime["device"])
     trained_metrics = read_json(trained)

@@ -34,10 +34,6 @@ def build_model(m: dict) -> MLP:
                init_std=m["init_std"], dropout=dropout, batchnorm=m["batchnorm"])
 
 
-def stage_runtime(values: dict, runtime: dict) -> dict:
-    """The section's own thread count (small models: one thread, stages side by side), if set."""
-    return {**runtime, "threads": values["threads"] or runtime["threads"]}
-
 
 def factors(values: dict) -> dict:
     """The value of every factor of the study in one resolved variant."""
@@ -71,7 +67,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
         return model, result.history, {"best_epoch": result.best_epoch, "epochs": t["epochs"]}
 
     trained_with = {"model": values["model"], "train": t, "factors": factors(values)}
-    return run_seeds(data_dir, t, stage_runtime(values, runtime), runs_dir, metrics_path, provenance_path, label,
+    return run_seeds(data_dir, t, runtime, runs_dir, metrics_path, provenance_path, label,
                      train_one, trained_with=trained_with, setting=describe(values), save_models=False, curves=False)
 
 

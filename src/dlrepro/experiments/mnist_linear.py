@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from dlrepro.data import mnist
-from dlrepro.experiments.mlp_ablation import stage_runtime
 from dlrepro.experiments.mnist_mlp import run_seeds
 from dlrepro.models.mlp import MLP
 from dlrepro.train.engine import epoch_batches, fit_steps
@@ -22,7 +21,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                             eval_every=t["eval_every"], desc=f"{label} seed {seed}")
         return model, history, {"steps": t["steps"]}
 
-    return run_seeds(data_dir, t, stage_runtime(values, runtime), runs_dir, metrics_path, provenance_path, label,
+    return run_seeds(data_dir, t, runtime, runs_dir, metrics_path, provenance_path, label,
                      train_one, trained_with={"train": t},
                      setting=f"softmax regression from zero weights; SGD {t['lr']:g}, batch {t['batch_size']}, "
                              f"{t['steps']} steps, reshuffled every epoch; the last weights are tested")

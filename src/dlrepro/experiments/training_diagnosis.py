@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from dlrepro.config import deep_merge
-from dlrepro.experiments.mlp_ablation import build_model, stage_runtime
+from dlrepro.experiments.mlp_ablation import build_model
 from dlrepro.experiments.mnist_mlp import load_splits
 from dlrepro.io import atomic_path, save_arrays, write_json
 from dlrepro.train.engine import Split, configure, epoch_batches, evaluate, fit_steps, pick_device, seed_everything
@@ -132,7 +132,6 @@ def run_setup(setup: dict, train_split: Split, val_split: Split, seed: int, diag
 
 def start_stage(data_dir: str | Path, values: dict, runtime: dict):
     """Threads (the section's own), determinism, the device, and the MNIST splits of a stage."""
-    runtime = stage_runtime(values, runtime)
     configure(runtime["threads"])
     device = pick_device(runtime["device"])
     t = values["train"]
