@@ -31,38 +31,38 @@ def standardise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch
     return (x - mean) / std
 
 
-def subset_probes(fit_x: torch.Tensor, fit_y: torch.Tensor, evals: list[torch.Tensor], subsets: torch.Tensor,
+def subset_probes(fit_x: torch.Tensor, fit_y: torch.Tensor, evals: list, subsets: torch.Tensor,
                   n_classes: int, steps: int, lr: float, weight_decay: float, chunk: int = 256) -> list[torch.Tensor]:
     """Accuracy of a softmax regression on every subset of units, on each evaluation set.
 
-    fit_x: [n, units]; subsets: [draws, k] unit indices. Every subset is its own k-input softmax
-    regression on standardised inputs; their losses are summed and minimised together with Adam
-    (per-parameter steps, so the problems stay independent), full batch, `chunk` subsets at a time.
-    Returns, per evaluation tensor, the accuracy of every subset: [draws].
+    fit_x: [n, units]; subsets: [draws, k] unit indices; evals: (x, y) pairs. Every subset is its
+    own k-input softmax regression on standardised inputs; their losses are summed and minimised
+    together with full-batch Adam (per-parameter steps, so the problems stay independent),
+    `chunk` subsets at a time. Tensors are laid out [subset, class or unit, example], the fast
+    layout for a softmax over few classes. Returns, per evaluation set, every subset's accuracy.
     """
     out = [[] for _ in evals]
-    y_onehot_index = fit_y
     for start in range(0, len(subsets), chunk):
-        idx = subsets[start:start + chunk]                         # [d, k]
-        x = fit_x[:, idx].permute(1, 0, 2)                         # [d, n, k]
-        mean, std = x.mean(1, keepdim=True), x.std(1, keepdim=True).clamp_min(1e-6)
+        idx = subsets[start:start + chunk]                          # [d, k]
+        x = fit_x.T[idx]                                            # [d, k, n]
+        mean, std = x.mean(2, keepdim=True), x.std(2, keepdim=True).clamp_min(1e-6)
         x = standardise(x, mean, std)
-        d, _, k = x.shape
-        weight = torch.zeros(d, k, n_classes, requires_grad=True)
-        bias = torch.zeros(d, 1, n_classes, requires_grad=True)
+        d, k, _ = x.shape
+        weight = torch.zeros(d, n_classes, k, requires_grad=True)
+        bias = torch.zeros(d, n_classes, 1, requires_grad=True)
         opt = torch.optim.Adam([weight, bias], lr=lr)
-        target = y_onehot_index.repeat(d)
+        target = fit_y.expand(d, -1)
         for _ in range(steps):
-            logits = torch.baddbmm(bias, x, weight)               # [d, n, c]
-            loss = F.cross_entropy(logits.reshape(-1, n_classes), target) * d
-            loss = loss + weight_decay * weight.pow(2).sum()
+            logits = torch.baddbmm(bias, weight, x)                 # [d, c, n]
+            # the mean over problems times d: each problem's own mean cross-entropy, summed
+            loss = F.cross_entropy(logits, target) * d + weight_decay * weight.pow(2).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         with torch.no_grad():
             for i, (ex, ey) in enumerate(evals):
-                z = standardise(ex[:, idx].permute(1, 0, 2), mean, std)
-                pred = torch.baddbmm(bias, z, weight).argmax(2)    # [d, m]
+                z = standardise(ex.T[idx], mean, std)
+                pred = torch.baddbmm(bias, weight, z).argmax(1)     # [d, m]
                 out[i].append((pred == ey).float().mean(1))
     return [torch.cat(o) for o in out]
 

@@ -177,7 +177,8 @@ def subset_distributions(accuracy: np.ndarray, names: list[str], path: str | Pat
 
 def subset_examples(shown: dict, names: list[str], path: str | Path, title: str) -> None:
     """Per layer, the best and worst subset: mean activation of each unit (columns) per digit (rows)."""
-    fig, axes = plt.subplots(2, len(names), figsize=(2.3 * len(names), 5.2), squeeze=False)
+    fig, axes = plt.subplots(2, len(names), figsize=(2.3 * len(names), 6.4), squeeze=False)
+    fig.subplots_adjust(hspace=0.5)
     for c, name in enumerate(names):
         for r, kind in enumerate(("best", "worst")):
             ax, info = axes[r, c], shown[(name, kind)]
@@ -189,7 +190,8 @@ def subset_examples(shown: dict, names: list[str], path: str | Path, title: str)
             ax.set_xticks(range(len(info["units"])), [str(u) for u in info["units"]], rotation=90, fontsize=5)
             ax.set_yticks(range(means.shape[0]), [str(d) for d in range(means.shape[0])] if c == 0 else [],
                           fontsize=6)
-    fig.suptitle(title + "\n(each unit scaled to its own range; columns: unit index)", fontsize=9)
+    fig.suptitle(title + "\n(each unit scaled to its own range; columns: unit index; black columns: dead units)",
+                 fontsize=9, y=1.0)
     save(fig, path)
 
 
