@@ -261,21 +261,25 @@ EMBEDDED_CLASSES = ("house", "tree", "car", "mushroom", "signpost", "boat", "cup
 def generate(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """n scenes (uint8, n x 3 x 32 x 32) with balanced labels, from one seeded random stream.
 
-    A scene: sky over ground (a horizon at a random height, light from above), two or three
-    clutter shapes, then one object of the class at a random position, size, tilt and colour,
-    facing left or right where it has a front; then a global illumination change and pixel
-    noise. Objects are upright, so "which way is up" is learnable (the transfer pretext task),
-    a horizontal flip never changes the class, and position and brightness vary widely.
+    A scene: a background of two colour fields split by an edge at a random offset and in a
+    random direction (with shading across it), two or three clutter shapes, then one object of
+    the class at a random position, size, tilt and colour, facing left or right where it has a
+    front; then a global illumination change and pixel noise. Objects are upright while the
+    background has no up, so "which way is up" is learnable from the object alone (the transfer
+    pretext task), a horizontal flip never changes the class, and position and brightness vary.
     """
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(DRAWERS)).astype(np.uint8)
     axis = (np.arange(SIZE) + 0.5) / SIZE * 2 - 1
-    horizon = P.col(rng.uniform(-0.3, 0.6, n))
-    sky, ground = rng.uniform(0.35, 0.95, (n, 3)), rng.uniform(0.05, 0.55, (n, 3))
-    grad = np.clip(axis[None, :, None] - horizon, -1, 1)  # (N, H, 1): rows below the horizon > 0
-    is_ground = (axis[None, :, None] > horizon).astype(float)
-    canvas = (sky[:, :, None, None] * (1 - 0.3 * (axis[None, None, :, None] + 1) / 2) * (1 - is_ground[:, None])
-              + ground[:, :, None, None] * (1 - 0.4 * grad[:, None]) * is_ground[:, None])
+    # The coordinate across the edge, t in [-1.4, 1.4], along a direction drawn uniformly.
+    angle = rng.uniform(-np.pi, np.pi, n)[:, None, None]
+    t = np.cos(angle) * axis[None, None, :] + np.sin(angle) * axis[None, :, None]  # (N, H, W)
+    edge = rng.uniform(-0.6, 0.6, n)[:, None, None]
+    near, far = rng.uniform(0.35, 0.95, (n, 3)), rng.uniform(0.05, 0.55, (n, 3))
+    is_far = (t > edge).astype(float)[:, None]
+    shade = np.clip(t - edge, -1, 1)[:, None]
+    canvas = (near[:, :, None, None] * (1 + 0.3 * shade) * (1 - is_far)
+              + far[:, :, None, None] * (1 - 0.4 * shade) * is_far)
     canvas = canvas + 0.12 * P.smooth_noise(rng, n, 3, SIZE, 6)
     for k in range(3):  # clutter: blobs and bars behind every object
         present = rng.uniform(0, 1, n) < (1.0 if k < 2 else 0.5)

@@ -42,7 +42,7 @@ def pretrain(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | 
     started = time.perf_counter()
     device, _, _, _, unlabelled, meta = _setup(data_dir, values, runtime)
     p = values["pretext"]
-    n_val = p["val_size"]
+    n_val = classify.holdout_count(p["val_size"], len(unlabelled))
     if not 0 < n_val < len(unlabelled):
         raise ValueError(f"pretext.val_size {n_val} must be between 1 and the {len(unlabelled) - 1} unlabelled images")
     pool = unlabelled.x[: p["n_images"] + n_val] if p["n_images"] else unlabelled.x

@@ -43,6 +43,11 @@ def to_tensor(images: np.ndarray, dataset: str, device: torch.device) -> torch.T
     return x.mul_(2).sub_(1) if SYMMETRIC[dataset] else x
 
 
+def holdout_count(size: int | float, n: int) -> int:
+    """A held-out count given as a count, or as a fraction (below 1) of the n examples."""
+    return round(size * n) if isinstance(size, float) else size
+
+
 def split_indices(n_train: int, data: dict) -> dict[str, torch.Tensor]:
     """Validation, labelled-training and remaining (unlabelled) indices into the training set.
 
@@ -50,7 +55,7 @@ def split_indices(n_train: int, data: dict) -> dict[str, torch.Tensor]:
     val_size images validate, then n_train (null: all the rest) train; what is left is the
     unlabelled pool of the transfer experiment.
     """
-    val_size, n_labelled = data["val_size"], data.get("n_train")
+    val_size, n_labelled = holdout_count(data["val_size"], n_train), data.get("n_train")
     if not 0 < val_size < n_train:
         raise ValueError(f"data.val_size {val_size} must be between 1 and the {n_train - 1} training images")
     if n_labelled is not None and n_labelled > n_train - val_size:
