@@ -26,7 +26,8 @@ def _read_yaml(path: Path, what: str) -> Any:
     if not path.is_file():
         raise ParamsError(f"{what} not found: {path}")
     try:
-        return yaml.safe_load(path.read_text())
+        # libyaml's loader when PyYAML has it: every stage reads params.yaml and its schema.
+        return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
 
