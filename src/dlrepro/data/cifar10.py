@@ -262,7 +262,7 @@ def generate(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """n scenes (uint8, n x 3 x 32 x 32) with balanced labels, from one seeded random stream.
 
     A scene: a background of two colour fields split by an edge at a random offset and in a
-    random direction (with shading across it), two or three clutter shapes, then one object of
+    random direction (with shading across it), a small clutter shape, then one large object of
     the class at a random position, size, tilt and colour, facing left or right where it has a
     front; then a global illumination change and pixel noise. Objects are upright while the
     background has no up, so "which way is up" is learnable from the object alone (the transfer
@@ -280,15 +280,15 @@ def generate(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     shade = np.clip(t - edge, -1, 1)[:, None]
     canvas = (near[:, :, None, None] * (1 + 0.3 * shade) * (1 - is_far)
               + far[:, :, None, None] * (1 - 0.4 * shade) * is_far)
-    canvas = canvas + 0.12 * P.smooth_noise(rng, n, 3, SIZE, 6)
-    for k in range(3):  # clutter: blobs and bars behind every object
-        present = rng.uniform(0, 1, n) < (1.0 if k < 2 else 0.5)
-        u, v, px = P.frame(n, SIZE, rng.uniform(-1, 1, n), rng.uniform(-1, 1, n), rng.uniform(0.08, 0.25, n),
-                           rng.uniform(-np.pi, np.pi, n))
-        kind = P.col(rng.uniform(0, 1, n) < 0.5)
-        d = np.where(kind, P.ellipse(u, v, 0, 0, 1, 0.6), P.box(u, v, 0, 0, 1, 0.25))
-        canvas = P.paint(canvas, P.mask(d, px) * P.col(present), rng.uniform(0, 1, (n, 3)))
-    scale = rng.uniform(0.5, 0.8, n)
+    canvas = canvas + 0.06 * P.smooth_noise(rng, n, 3, SIZE, 6)
+    # clutter: a small blob or bar behind most objects
+    present = rng.uniform(0, 1, n) < 0.8
+    u, v, px = P.frame(n, SIZE, rng.uniform(-1, 1, n), rng.uniform(-1, 1, n), rng.uniform(0.05, 0.15, n),
+                       rng.uniform(-np.pi, np.pi, n))
+    kind = P.col(rng.uniform(0, 1, n) < 0.5)
+    d = np.where(kind, P.ellipse(u, v, 0, 0, 1, 0.6), P.box(u, v, 0, 0, 1, 0.25))
+    canvas = P.paint(canvas, P.mask(d, px) * P.col(present), rng.uniform(0, 1, (n, 3)))
+    scale = rng.uniform(0.65, 0.9, n)
     cx, cy = rng.uniform(-1, 1, n) * (0.95 - scale * 0.8), rng.uniform(-1, 1, n) * (0.95 - scale * 0.8)
     u, v, px = P.frame(n, SIZE, cx, cy, scale, rng.uniform(-0.25, 0.25, n))
     palette = {"main": rng.uniform(0, 1, (n, 3)), "second": rng.uniform(0, 1, (n, 3)),
