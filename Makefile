@@ -20,7 +20,7 @@ pipeline: setup
 	@echo "Report: reports/html/index.html"
 
 test: setup
-	PATH="$(abspath $(BIN)):$$PATH" DLREPRO_MIRROR="$${DLREPRO_MIRROR:-$(MIRROR)}" $(BIN)/pytest -n auto
+	PATH="$(abspath $(BIN)):$$PATH" DLREPRO_MIRROR="$${DLREPRO_MIRROR:-$(MIRROR)}" $(BIN)/pytest -n auto --dist loadfile
 
 benchmarks: setup
 	cd benchmarks && PATH="$(abspath $(BIN)):$$PATH" python mlp_throughput.py && python engine_vs_dataloader.py
