@@ -19,7 +19,7 @@ log = logging.getLogger("dlrepro")
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "speech_denoise", "speech_utterances")
 FEATURES = ("speech_features",)
 EXPERIMENTS = ("mnist-mlp", "fmnist-mlp-grid", "fmnist-cnn", "cifar-cnn", "cifar-augment", "cifar-transfer",
-               "mlp-ablation", "mnist-linear", "training-diagnosis", "input-order", "denoise")
+               "mlp-ablation", "mnist-linear", "training-diagnosis", "input-order", "denoise", "lstm-ibm", "siamese", "continuation")
 COMPRESSIONS = ("svd-compress",)
 
 

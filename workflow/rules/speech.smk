@@ -58,20 +58,35 @@ rule features_speech:
         " --data {input.data} --out {output} --log {log}"
 
 
-# experiment section: (data folder, own module, tracked keys)
+# experiment section: (data folder, its modules, tracked keys)
 SPEECH_EXPERIMENTS = {
-    "denoise": ("data/speech_denoise", "experiments/denoise.py", ["model", "train"]),
+    "denoise": ("data/speech_denoise", ["experiments/denoise.py"], ["model", "train"]),
+    "lstm_ibm": (
+        "data/speech_features",
+        ["experiments/lstm_ibm.py", "experiments/denoise.py"],
+        ["scheme", "model", "train"],
+    ),
+    "siamese": (
+        "data/speech_features",
+        ["experiments/siamese.py", "experiments/lstm_ibm.py", "experiments/denoise.py"],
+        ["model", "eval", "train"],
+    ),
+    "continuation": (
+        "data/speech_denoise",
+        ["experiments/continuation.py", "experiments/denoise.py"],
+        ["clip", "model", "train"],
+    ),
 }
 
 
-for section, (data, module, keys) in SPEECH_EXPERIMENTS.items():
+for section, (data, modules, keys) in SPEECH_EXPERIMENTS.items():
 
     rule:
         name:
             f"train_{section}"
         input:
             data=data,
-            code=SPEECH_CODE + code(module),
+            code=SPEECH_CODE + code(*modules),
         output:
             runs=directory(f"results/{section}/{{variant}}/runs"),
             provenance=f"results/{section}/{{variant}}/provenance.json",
@@ -96,7 +111,7 @@ for section, (data, module, keys) in SPEECH_EXPERIMENTS.items():
         input:
             data=data,
             results=family_outputs(section),
-            code=SPEECH_CODE + SPEECH_SUMMARY_CODE + code(module),
+            code=SPEECH_CODE + SPEECH_SUMMARY_CODE + code(*modules),
         output:
             directory(f"results/{section}/summary"),
         params:

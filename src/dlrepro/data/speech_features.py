@@ -1,6 +1,7 @@
 """Preprocessing of the utterances: noisy mixtures, STFT features, ideal binary masks, pair lists.
 
-Every utterance gets one noise segment (a random kind and offset in the noise bank) scaled to
+The utterances' clean samples, offsets, speakers and labels are copied along, so experiments
+read this one folder. Every utterance gets one noise segment (a random kind and offset in the noise bank) scaled to
 one of the params' SNRs, all drawn from one seeded stream. Features per frame (n_fft 1024, hop
 512, Hann): noisy and clean magnitudes and the ideal binary mask 1(|S| > |N|), frames of all
 utterances concatenated (frame_offsets). The denoising split (`split`: 0 train, 1 validation,
@@ -19,7 +20,7 @@ import numpy as np
 from dlrepro.data import audio
 from dlrepro.io import load_arrays, read_json, save_arrays
 
-UTTERANCE_ARRAYS = ["wave", "offsets", "speaker", "noise", "noise_offsets"]
+UTTERANCE_ARRAYS = ["wave", "offsets", "speaker", "label", "noise", "noise_offsets"]
 
 
 def mix(clean: np.ndarray, noise_bank: np.ndarray, noise_offsets: np.ndarray, snr_db: float, kind: int,
@@ -95,6 +96,10 @@ def prepare(values: dict, data_dir: str | Path, out: str | Path) -> dict:
         frame_offsets.append(frame_offsets[-1] + len(noisy_spec))
     s, p = values["split"], values["pairs"]
     arrays = {
+        "clean_wave": u["wave"],
+        "offsets": offsets,
+        "speaker": u["speaker"],
+        "label": u["label"],
         "noisy_wave": noisy_wave,
         "noisy_mag": np.concatenate(feats["noisy_mag"]).astype(np.float32),
         "clean_mag": np.concatenate(feats["clean_mag"]).astype(np.float32),

@@ -158,10 +158,13 @@ class Siamese(nn.Module):
         self.scale = nn.Parameter(torch.tensor(5.0))
         self.bias = nn.Parameter(torch.tensor(-2.0))
 
-    def cosine(self, pairs):
-        flat = pairs.reshape(-1)
-        emb = self.encoder(self.mags[flat], self.lengths[flat]).reshape(len(pairs), 2, -1)
-        return (emb[:, 0] * emb[:, 1]).sum(1)
+    def cosine(self, pairs, batch_size: int = 256):
+        out = []
+        for i in range(0, len(pairs), batch_size):  # bounded memory for large evaluation batches
+            flat = pairs[i:i + batch_size].reshape(-1)
+            emb = self.encoder(self.mags[flat], self.lengths[flat]).reshape(-1, 2, self.encoder.proj.out_features)
+            out.append((emb[:, 0] * emb[:, 1]).sum(1))
+        return torch.cat(out)
 
     def forward(self, pairs):
         logit = self.scale * self.cosine(pairs) + self.bias
@@ -170,3 +173,32 @@ class Siamese(nn.Module):
     def embed(self, utterances: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         return torch.cat([self.encoder(self.mags[utterances[i:i + batch_size]], self.lengths[utterances[i:i + batch_size]])
                           for i in range(0, len(utterances), batch_size)])
+
+
+class Continuation(nn.Module):
+    """The first half of a clip (B, K, 513 magnitudes) -> its second half (B, K, 513), non-negative.
+
+    fc: the flattened half through dense layers; cnn: 3x3 convolutions (ReLU, 2x max pooling) over
+    time and frequency, then a dense layer; both end in a dense layer to K x 513 and softplus.
+    """
+
+    def __init__(self, m: dict, frames: int, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        self.frames = frames
+        if m["kind"] == "fc":
+            self.net = nn.Sequential(nn.Flatten(), *_mlp([frames * N_BINS, *m["hidden"], frames * N_BINS]))
+        elif m["kind"] == "cnn":
+            layers, c_in, h, w = [], 1, frames, N_BINS
+            for c in m["channels"]:
+                layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+                c_in, h, w = c, h // 2, w // 2
+            self.net = nn.Sequential(nn.Unflatten(1, (1, frames)), *layers, nn.Flatten(),
+                                     *_mlp([c_in * h * w, m["dense"], frames * N_BINS]))
+        else:
+            raise ValueError(f"unknown continuation kind {m['kind']!r} (fc, cnn)")
+        self.register_buffer("mean", mean.float())
+        self.register_buffer("std", std.float())
+
+    def forward(self, first_half):
+        z = self.net((torch.log1p(first_half) - self.mean) / self.std)
+        return nn.functional.softplus(z).reshape(len(first_half), self.frames, N_BINS)
