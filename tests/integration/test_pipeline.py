@@ -52,6 +52,7 @@ def shorten(params: dict) -> None:
     params["input_order"]["profiles"]["embedded"]["train"].update(epochs=1, seeds=[0, 1])
     params["svd_compress"]["profiles"]["embedded"]["finetune"]["epochs"] = 1
     shorten_images(params)
+    shorten_speech(params)
 
 
 IMAGE_PAGES = ("fmnist_mlp_grid", "fmnist_cnn", "cifar_cnn", "cifar_augment", "cifar_transfer")
@@ -72,6 +73,18 @@ def shorten_images(params: dict) -> None:
     transfer["pretext"].update(n_images=150, val_size=50)
     transfer["pretext"]["train"]["epochs"] = 1
     transfer["train"]["epochs"] = 2
+
+
+SPEECH = ("denoise", "lstm_ibm", "siamese", "continuation")
+
+
+def shorten_speech(params: dict) -> None:
+    """The speech family on a few seconds of generated audio and 24 speakers, for two epochs."""
+    params["speech_denoise"]["embedded"].update(seconds=12, test_seconds=[1.0, 1.5])
+    params["speech_utterances"]["embedded"].update(n_speakers=24, noise_seconds=2)
+    params["speech_features"]["pairs"].update(test_speakers=8, val_speakers=2, per_speaker=6)
+    for section in SPEECH:
+        params[section]["profiles"]["embedded"]["train"].update(epochs=2, seeds=[0, 1])
 
 
 def downstream_of_default(project: Path) -> dict[str, int]:
@@ -306,3 +319,17 @@ def test_svd_compress_stores_evaluates_and_reports(project):
     assert page.count("data:image/png;base64,") >= 3  # rank, Pareto, spectra
     assert "compressed by 97% without decreasing accuracy" in page
     assert "0.7314" in page and "not comparable (embedded stand-in data" in page
+
+
+def test_speech_pages_embed_audio_spectrograms_and_reference_rows(project):
+    html_dir = project / "reports" / "html"
+    index = (html_dir / "index.html").read_text()
+    for page, figures, original in [("denoise", 2, "16.83"), ("lstm_ibm", 2, "11.08"), ("siamese", 1, "0.6756"),
+                                    ("continuation", 1, "")]:
+        html = (html_dir / f"{page}.html").read_text()
+        assert html.count("data:image/png;base64,") >= figures, page
+        assert f'href="{page}.html"' in index and original in html and original in index
+    denoise = (html_dir / "denoise.html").read_text()
+    # players for clean, noisy, every denoiser and the two test files, each an embedded WAV
+    assert denoise.count('<audio controls preload="none" src="data:audio/wav;base64,') == 2 + 6 + 2
+    assert "Every denoiser beats the noisy input" in denoise

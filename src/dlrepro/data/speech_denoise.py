@@ -60,7 +60,7 @@ def load_waves(values: dict, names=tuple(FILES)) -> tuple[dict, dict]:
     """The four signals (or those named) from the source the params choose."""
     if values["source"] == "embedded":
         waves, files = from_embedded(values)
-        return {k: waves[k] for k in names}, files
+        return {k: waves[k] for k in names if k in waves}, files
     return (from_download if values["source"] == "download" else from_local)(values, names)
 
 
@@ -99,7 +99,7 @@ def prepare(values: dict, out: str | Path) -> dict:
                         f"signal has {len(clean)}; the pair must be sample-aligned")
     split = values["split"]
     bounds = part_bounds(len(clean), split["val_fraction"], split["test_fraction"])
-    tests = [waves[k] for k in FILES if k.startswith("test_")]
+    tests = [waves[k] for k in sorted(waves) if k.startswith("test_")]
     arrays = {"clean": clean, "dirty": dirty, "bounds": bounds, **features(clean, dirty, bounds),
               "test_wave": np.concatenate(tests),
               "test_offsets": np.cumsum([0] + [len(t) for t in tests]).astype(np.int64)}

@@ -5,10 +5,12 @@ read this one folder. Every utterance gets one noise segment (a random kind and 
 one of the params' SNRs, all drawn from one seeded stream. Features per frame (n_fft 1024, hop
 512, Hann): noisy and clean magnitudes and the ideal binary mask 1(|S| > |N|), frames of all
 utterances concatenated (frame_offsets). The denoising split (`split`: 0 train, 1 validation,
-2 test) is over utterances. The Siamese split is over speakers: test speakers are never in a
-training pair; the training speakers' utterances are split again into training (pair_set 0) and
-validation (1) utterances; for each speaker of a set, L positive pairs (two of its utterances)
-and L negative pairs (one of its utterances and one of another speaker of the same set).
+2 test) is over utterances. The Siamese split is over speakers: test speakers (set 2) and
+validation speakers (set 1) are never in a training pair; the training speakers' utterances are
+split again into training (set 0) and held-out (set 1) utterances, so validation pairs mix unseen
+speakers with unseen utterances of training speakers. For each speaker of a set, L positive
+pairs (two of its utterances) and L negative pairs (one of its utterances and one of another
+speaker of the same set).
 """
 
 from __future__ import annotations
@@ -43,15 +45,17 @@ def denoise_split(n: int, val_fraction: float, test_fraction: float, rng: np.ran
     return split
 
 
-def pair_lists(speaker: np.ndarray, n_test_speakers: int, val_fraction: float, per_speaker: int,
-               rng: np.random.Generator) -> dict:
+def pair_lists(speaker: np.ndarray, n_test_speakers: int, n_val_speakers: int, val_fraction: float,
+               per_speaker: int, rng: np.random.Generator) -> dict:
     """Speaker split and fixed pair lists (see the module docstring)."""
     speakers = np.unique(speaker)
-    if not 0 < n_test_speakers <= len(speakers) - 2:
-        raise ValueError(f"test_speakers {n_test_speakers}: need at least two training speakers of {len(speakers)}")
-    test = np.sort(rng.permutation(speakers)[:n_test_speakers])
-    speaker_set = np.where(np.isin(speakers, test), 2, 0).astype(np.int64)
-    utt_set = np.full(len(speaker), 2, np.int64)
+    if n_test_speakers < 2 or n_test_speakers + n_val_speakers > len(speakers) - 2:
+        raise ValueError(f"test_speakers {n_test_speakers} + val_speakers {n_val_speakers}: need at least two test "
+                         f"and two training speakers of {len(speakers)}")
+    order = rng.permutation(speakers)
+    test, val = order[:n_test_speakers], order[n_test_speakers:n_test_speakers + n_val_speakers]
+    speaker_set = np.where(np.isin(speakers, test), 2, np.where(np.isin(speakers, val), 1, 0)).astype(np.int64)
+    utt_set = speaker_set[np.searchsorted(speakers, speaker)]
     for s in speakers[speaker_set == 0]:
         utts = rng.permutation(np.flatnonzero(speaker == s))
         n_val = max(2, int(round(len(utts) * val_fraction)))
@@ -108,12 +112,13 @@ def prepare(values: dict, data_dir: str | Path, out: str | Path) -> dict:
         "snr_db": snrs.astype(np.float32),
         "noise_kind": kinds.astype(np.int64),
         "split": denoise_split(n, s["val_fraction"], s["test_fraction"], rng),
-        **pair_lists(u["speaker"], p["test_speakers"], p["val_fraction"], p["per_speaker"],
+        **pair_lists(u["speaker"], p["test_speakers"], p["val_speakers"], p["val_fraction"], p["per_speaker"],
                      np.random.default_rng(p["seed"])),
     }
     meta = {"dataset": "speech_features", "source": data_meta["source"], "sample_rate": data_meta["sample_rate"],
             "speakers": data_meta["speakers"], "noise_kinds": data_meta["noise_kinds"],
             "test_speakers": [data_meta["speakers"][i] for i in np.flatnonzero(arrays["speaker_set"] == 2)],
+            "val_speakers": [data_meta["speakers"][i] for i in np.flatnonzero(arrays["speaker_set"] == 1)],
             "n_utterances": n, "shapes": {k: list(v.shape) for k, v in arrays.items()}}
     save_arrays(out, arrays, meta)
     return meta

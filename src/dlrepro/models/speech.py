@@ -76,7 +76,8 @@ class Conv2dWindow(nn.Module):
         b, t, f = x.shape
         padded = nn.functional.pad(x, (0, 0, self.window - 1, 0))
         windows = padded.unfold(1, self.window, 1).permute(0, 1, 3, 2).reshape(b * t, 1, self.window, f)
-        return self.head(self.convs(windows)).reshape(b, t, -1)
+        # newest frame first: where pooling drops rows at the end, it drops the oldest frames
+        return self.head(self.convs(windows.flip(2))).reshape(b, t, -1)
 
 
 class Recurrent(nn.Module):
