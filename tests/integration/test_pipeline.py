@@ -208,14 +208,20 @@ def test_one_ablation_variant_reruns_only_it_and_the_summary(project):
     assert snakemake_plan(project) == {}
 
 
-def test_same_params_same_metrics(project, tmp_path):
-    out = tmp_path / "again"
-    run(project, "dlrepro", "train", "mnist-mlp", "--variant", "default", "--data", "data/mnist",
+def assert_retrains_identically(project: Path, out: Path, experiment: str, variant: str, data: str,
+                                names: tuple[str, ...]) -> None:
+    """Train a variant again into out: metrics.json and the named run files are the same bytes."""
+    run(project, "dlrepro", "train", experiment, "--variant", variant, "--data", data,
         "--runs", str(out / "runs"), "--metrics", str(out / "metrics.json"), "--provenance", str(out / "prov.json"))
-    default = project / "results/mnist_mlp/default"
-    assert (out / "metrics.json").read_bytes() == (default / "metrics.json").read_bytes()
-    for name in ("seed1/history.csv", "seed1/model.pt", "curves.png"):
-        assert (out / "runs" / name).read_bytes() == (default / "runs" / name).read_bytes(), name
+    done = project / "results" / experiment.replace("-", "_") / variant
+    assert (out / "metrics.json").read_bytes() == (done / "metrics.json").read_bytes()
+    for name in names:
+        assert (out / "runs" / name).read_bytes() == (done / "runs" / name).read_bytes(), name
+
+
+def test_same_params_same_metrics(project, tmp_path):
+    assert_retrains_identically(project, tmp_path / "again", "mnist-mlp", "default", "data/mnist",
+                                ("seed1/history.csv", "seed1/model.pt", "curves.png"))
 
 
 def test_unknown_params_key_stops_both_tools_with_its_name(project):

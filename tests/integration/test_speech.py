@@ -9,9 +9,11 @@ import os
 import pytest
 
 from tests.conftest import copy_project, git
-from tests.integration.test_pipeline import SPEECH, edit_params, run, shorten_speech
+from tests.integration.test_pipeline import SPEECH, assert_retrains_identically, edit_params, run, shorten_speech
 
 pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def speech_project(tmp_path_factory):
     project = copy_project(tmp_path_factory.mktemp("speech") / "project")
@@ -44,13 +46,8 @@ def test_every_speech_stage_ran_with_intervals_over_seeds(speech_project):
 
 
 def test_speech_stages_are_byte_stable(speech_project, tmp_path):
-    out = tmp_path / "again"
-    run(speech_project, "dlrepro", "train", "denoise", "--variant", "fc2", "--data", "data/speech_denoise",
-        "--runs", str(out / "runs"), "--metrics", str(out / "metrics.json"), "--provenance", str(out / "p.json"))
-    done = speech_project / "results/denoise/fc2"
-    assert (out / "metrics.json").read_bytes() == (done / "metrics.json").read_bytes()
-    for name in ("seed0/model.pt", "seed0/denoised_test_part.wav", "seed1/history.csv"):
-        assert (out / "runs" / name).read_bytes() == (done / "runs" / name).read_bytes(), name
+    assert_retrains_identically(speech_project, tmp_path / "again", "denoise", "fc2", "data/speech_denoise",
+                                ("seed0/model.pt", "seed0/denoised_test_part.wav", "seed1/history.csv"))
 
 
 def test_one_speech_variant_reruns_only_itself(speech_project):
