@@ -82,7 +82,8 @@ def shorten_speech(params: dict) -> None:
     """The speech family on a few seconds of generated audio and 24 speakers, for two epochs."""
     params["speech_denoise"]["embedded"].update(seconds=12, test_seconds=[1.0, 1.5])
     params["speech_utterances"]["embedded"].update(n_speakers=24, noise_seconds=2)
-    params["speech_features"]["pairs"].update(test_speakers=8, val_speakers=2, per_speaker=6)
+    params["speech_features"]["pairs"].update(test_speakers=8, val_speakers=2)
+    params["speech_features"]["profiles"]["embedded"]["pairs"].update(per_speaker=6)
     for section in SPEECH:
         params[section]["profiles"]["embedded"]["train"].update(epochs=2, seeds=[0, 1])
 
