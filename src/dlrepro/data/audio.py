@@ -137,5 +137,6 @@ def si_sdr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
     n = min(len(reference), len(estimate))
     s, e = np.asarray(reference[:n], np.float64), np.asarray(estimate[:n], np.float64)
     s, e = s - s.mean(), e - e.mean()
-    target = (e @ s) / max(s @ s, 1e-20) * s
-    return float(10 * np.log10(max(target @ target, 1e-20) / max(np.sum((e - target) ** 2), 1e-20)))
+    # np.sum, not a BLAS dot: its result must not depend on how many threads BLAS uses
+    target = np.sum(e * s) / max(np.sum(s * s), 1e-20) * s
+    return float(10 * np.log10(max(np.sum(target ** 2), 1e-20) / max(np.sum((e - target) ** 2), 1e-20)))
