@@ -14,6 +14,7 @@ include: "workflow/rules/mnist_mlp.smk"
 include: "workflow/rules/images.smk"
 include: "workflow/rules/svd_compress.smk"
 include: "workflow/rules/mlp_studies.smk"
+include: "workflow/rules/speech.smk"
 include: "workflow/rules/report.smk"
 
 

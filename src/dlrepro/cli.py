@@ -16,9 +16,10 @@ from dlrepro.data.sources import DataError
 
 log = logging.getLogger("dlrepro")
 
-DATASETS = ("mnist", "fashion_mnist", "cifar10")
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "speech_denoise", "speech_utterances")
+FEATURES = ("speech_features",)
 EXPERIMENTS = ("mnist-mlp", "fmnist-mlp-grid", "fmnist-cnn", "cifar-cnn", "cifar-augment", "cifar-transfer",
-               "mlp-ablation", "mnist-linear", "training-diagnosis", "input-order")
+               "mlp-ablation", "mnist-linear", "training-diagnosis", "input-order", "denoise", "lstm-ibm", "siamese", "continuation")
 COMPRESSIONS = ("svd-compress",)
 
 
@@ -60,6 +61,12 @@ def cmd_data(args: argparse.Namespace, params: Params) -> None:
     log.info("%s from %s: %s", args.dataset, meta["source"], meta["shapes"])
 
 
+def cmd_features(args: argparse.Namespace, params: Params) -> None:
+    module = importlib.import_module(f"dlrepro.data.{args.features}")
+    meta = module.prepare(params.section(args.features), args.data, args.out)
+    log.info("%s of %s: %s", args.features, meta["source"], meta["shapes"])
+
+
 def _experiment(name: str):
     """The module of an experiment family: dlrepro.experiments.<name with underscores>."""
     return importlib.import_module(f"dlrepro.experiments.{_section(name)}")
@@ -68,10 +75,13 @@ def _experiment(name: str):
 def cmd_train(args: argparse.Namespace, params: Params) -> None:
     values = params.section(_section(args.experiment), args.variant)
     extra = {"pretrained": args.pretrained} if args.pretrained else {}
-    metrics = _experiment(args.experiment).train(args.data, values, params.section("runtime"), args.runs, args.metrics,
+    module = _experiment(args.experiment)
+    metrics = module.train(args.data, values, params.section("runtime"), args.runs, args.metrics,
                            args.provenance, label=f"{args.experiment}/{args.variant}", **extra)
-    acc = metrics["test_accuracy"]
-    log.info("%s/%s: test accuracy %.4f (mean of %d seeds)", args.experiment, args.variant, acc["mean"], acc["n"])
+    headline = getattr(module, "HEADLINE", "test_accuracy")  # the metric a family reports first
+    acc = metrics[headline]
+    log.info("%s/%s: %s %.4f (mean of %d seeds)", args.experiment, args.variant, headline.replace("_", " "),
+             acc["mean"], acc["n"])
 
 
 def cmd_pretrain(args: argparse.Namespace, params: Params) -> None:
@@ -85,8 +95,10 @@ def cmd_summarize(args: argparse.Namespace, params: Params) -> None:
     from dlrepro.config import variants_of
 
     variants = variants_of(params.raw, _section(args.experiment))
-    table = _experiment(args.experiment).summarize(args.data, args.results, variants, args.out)
-    log.info("%s:\n%s", args.experiment, table[["variant", "test_accuracy", "low", "high"]].to_string(index=False))
+    module = _experiment(args.experiment)
+    table = module.summarize(args.data, args.results, variants, args.out)
+    headline = getattr(module, "HEADLINE", "test_accuracy")
+    log.info("%s:\n%s", args.experiment, table[["variant", headline, "low", "high"]].to_string(index=False))
 
 
 def cmd_analyze(args: argparse.Namespace, params: Params) -> None:
@@ -155,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder for the arrays and meta.json")
     _common(p)
     p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("features", help="preprocess a dataset: mixtures, spectrograms, masks, pair lists")
+    p.add_argument("features", choices=FEATURES)
+    p.add_argument("--data", type=Path, required=True, help="dataset folder written by `dlrepro data`")
+    p.add_argument("--out", type=Path, required=True, help="folder for the feature arrays and meta.json")
+    _common(p)
+    p.set_defaults(func=cmd_features)
 
     p = sub.add_parser("train", help="train every seed of one experiment variant")
     _experiment_args(p, "variant to train")

@@ -52,6 +52,7 @@ def shorten(params: dict) -> None:
     params["input_order"]["profiles"]["embedded"]["train"].update(epochs=1, seeds=[0, 1])
     params["svd_compress"]["profiles"]["embedded"]["finetune"]["epochs"] = 1
     shorten_images(params)
+    shorten_speech(params)
 
 
 IMAGE_PAGES = ("fmnist_mlp_grid", "fmnist_cnn", "cifar_cnn", "cifar_augment", "cifar_transfer")
@@ -72,6 +73,19 @@ def shorten_images(params: dict) -> None:
     transfer["pretext"].update(n_images=150, val_size=50)
     transfer["pretext"]["train"]["epochs"] = 1
     transfer["train"]["epochs"] = 2
+
+
+SPEECH = ("denoise", "lstm_ibm", "siamese", "continuation")
+
+
+def shorten_speech(params: dict) -> None:
+    """The speech family on a few seconds of generated audio and 24 speakers, for two epochs."""
+    params["speech_denoise"]["embedded"].update(seconds=12, test_seconds=[1.0, 1.5])
+    params["speech_utterances"]["embedded"].update(n_speakers=24, noise_seconds=2)
+    params["speech_features"]["pairs"].update(test_speakers=8, val_speakers=2)
+    params["speech_features"]["profiles"]["embedded"]["pairs"].update(per_speaker=6)
+    for section in SPEECH:
+        params[section]["profiles"]["embedded"]["train"].update(epochs=2, seeds=[0, 1])
 
 
 def downstream_of_default(project: Path) -> dict[str, int]:
@@ -195,14 +209,20 @@ def test_one_ablation_variant_reruns_only_it_and_the_summary(project):
     assert snakemake_plan(project) == {}
 
 
-def test_same_params_same_metrics(project, tmp_path):
-    out = tmp_path / "again"
-    run(project, "dlrepro", "train", "mnist-mlp", "--variant", "default", "--data", "data/mnist",
+def assert_retrains_identically(project: Path, out: Path, experiment: str, variant: str, data: str,
+                                names: tuple[str, ...]) -> None:
+    """Train a variant again into out: metrics.json and the named run files are the same bytes."""
+    run(project, "dlrepro", "train", experiment, "--variant", variant, "--data", data,
         "--runs", str(out / "runs"), "--metrics", str(out / "metrics.json"), "--provenance", str(out / "prov.json"))
-    default = project / "results/mnist_mlp/default"
-    assert (out / "metrics.json").read_bytes() == (default / "metrics.json").read_bytes()
-    for name in ("seed1/history.csv", "seed1/model.pt", "curves.png"):
-        assert (out / "runs" / name).read_bytes() == (default / "runs" / name).read_bytes(), name
+    done = project / "results" / experiment.replace("-", "_") / variant
+    assert (out / "metrics.json").read_bytes() == (done / "metrics.json").read_bytes()
+    for name in names:
+        assert (out / "runs" / name).read_bytes() == (done / "runs" / name).read_bytes(), name
+
+
+def test_same_params_same_metrics(project, tmp_path):
+    assert_retrains_identically(project, tmp_path / "again", "mnist-mlp", "default", "data/mnist",
+                                ("seed1/history.csv", "seed1/model.pt", "curves.png"))
 
 
 def test_unknown_params_key_stops_both_tools_with_its_name(project):
@@ -306,3 +326,17 @@ def test_svd_compress_stores_evaluates_and_reports(project):
     assert page.count("data:image/png;base64,") >= 3  # rank, Pareto, spectra
     assert "compressed by 97% without decreasing accuracy" in page
     assert "0.7314" in page and "not comparable (embedded stand-in data" in page
+
+
+def test_speech_pages_embed_audio_spectrograms_and_reference_rows(project):
+    html_dir = project / "reports" / "html"
+    index = (html_dir / "index.html").read_text()
+    for page, figures, original in [("denoise", 2, "16.83"), ("lstm_ibm", 2, "11.08"), ("siamese", 1, "0.6756"),
+                                    ("continuation", 1, "")]:
+        html = (html_dir / f"{page}.html").read_text()
+        assert html.count("data:image/png;base64,") >= figures, page
+        assert f'href="{page}.html"' in index and original in html and original in index
+    denoise = (html_dir / "denoise.html").read_text()
+    # players for clean, noisy, every denoiser and the two test files, each an embedded WAV
+    assert len(re.findall(r'<audio [^>]*src="data:audio/wav;base64,', denoise)) == 2 + 6 + 2
+    assert "Every denoiser beats the noisy input" in denoise

@@ -35,6 +35,7 @@ rule report:
         "reports/templates/training_diagnosis.ipynb",
         code("report/render.py", "report/reference.py"),
         IMAGE_REPORT_INPUTS,
+        SPEECH_REPORT_INPUTS,
     output:
         directory("reports/html"),
     params:

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -24,10 +25,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Split:
-    """Inputs and integer labels of one split, on one device."""
+    """Inputs and targets (integer labels, or anything a loss_fn takes) of one split, on one device.
+
+    mask, for padded sequences, is 1 where an element counts and 0 on padding; fit() and
+    evaluate() hand its rows to the loss_fn, which must leave padding out of the loss.
+    """
 
     x: torch.Tensor
     y: torch.Tensor
+    mask: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -103,28 +109,41 @@ def _autocast(device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
+# loss_fn(outputs, targets, mask or None) -> mean loss over the elements the mask keeps
+LossFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+
+
+def _rows(split: Split, idx) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    return split.x[idx], split.y[idx], None if split.mask is None else split.mask[idx]
+
+
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, split: Split, batch_size: int = 4096) -> dict:
-    """Mean cross-entropy and accuracy over a split."""
+def evaluate(model: torch.nn.Module, split: Split, batch_size: int = 4096, loss_fn: LossFn | None = None) -> dict:
+    """Mean cross-entropy and accuracy over a split; with loss_fn, its mean (batch-weighted) only."""
     model.eval()
     device = split.x.device
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     for start in range(0, len(split), batch_size):
-        x, y = split.x[start:start + batch_size], split.y[start:start + batch_size]
+        x, y, mask = _rows(split, slice(start, start + batch_size))
         with _autocast(device):
             logits = model(x)
+        if loss_fn is not None:
+            loss_sum += loss_fn(logits.float(), y, mask) * len(y)
+            continue
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
         correct += (logits.argmax(1) == y).sum()
     n = max(len(split), 1)
-    return {"loss": loss_sum.item() / n, "accuracy": correct.item() / n}
+    return {"loss": loss_sum.item() / n} if loss_fn is not None else \
+        {"loss": loss_sum.item() / n, "accuracy": correct.item() / n}
 
 
-def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor):
-    """One optimisation step on a batch; returns the detached loss and logits."""
+def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               loss_fn: LossFn | None = None, mask: torch.Tensor | None = None):
+    """One optimisation step on a batch; returns the detached loss and logits (outputs)."""
     with _autocast(x.device):
         logits = model(x)
-    loss = F.cross_entropy(logits.float(), y)
+    loss = F.cross_entropy(logits.float(), y) if loss_fn is None else loss_fn(logits.float(), y, mask)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -134,8 +153,13 @@ def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tens
 def fit(model: torch.nn.Module, train: Split, val: Split, *, epochs: int, batch_size: int,
         optimizer: str, lr: float, lr_schedule: str, generator: torch.Generator,
         desc: str = "train", momentum: float = 0.9, max_steps: int | None = None,
-        param_groups: list[dict] | None = None) -> FitResult:
+        param_groups: list[dict] | None = None, loss_fn: LossFn | None = None,
+        score_fn: Callable[[torch.nn.Module], dict] | None = None) -> FitResult:
     """Train with shuffled mini-batches; keep the weights of the best validation epoch.
+
+    loss_fn replaces cross-entropy (no accuracy is then recorded); score_fn(model), when given,
+    returns validation values stored as val_<name>, whose "score" (higher is better) picks the
+    best epoch instead of validation accuracy and loss.
 
     max_steps, when given, ends training after that many optimiser steps (the last epoch may be
     partial; it is validated like the others). param_groups, when given, replaces
@@ -166,29 +190,29 @@ def fit(model: torch.nn.Module, train: Split, val: Split, *, epochs: int, batch_
             step += 1
             idx = order[start:start + batch_size]
             seen += len(idx)
-            y = train.y[idx]
-            loss, logits = train_step(model, opt, train.x[idx], y)
+            x, y, mask = _rows(train, idx)
+            loss, logits = train_step(model, opt, x, y, loss_fn, mask)
             schedule.step()
             loss_sum += loss * len(idx)
-            correct += (logits.argmax(1) == y).sum()
-        val_metrics = evaluate(model, val)
-        row = {
-            "epoch": epoch,
-            "lr": lr_now,
-            "train_loss": loss_sum.item() / seen,
-            "train_accuracy": correct.item() / seen,
-            "val_loss": val_metrics["loss"],
-            "val_accuracy": val_metrics["accuracy"],
-            "seconds": time.perf_counter() - started,
-        }
+            if loss_fn is None:
+                correct += (logits.argmax(1) == y).sum()
+        val_metrics = evaluate(model, val, loss_fn=loss_fn)
+        row = {"epoch": epoch, "lr": lr_now, "train_loss": loss_sum.item() / seen}
+        if loss_fn is None:
+            row["train_accuracy"] = correct.item() / seen
+        row.update({f"val_{k}": v for k, v in val_metrics.items()})
+        if score_fn is not None:
+            row.update({f"val_{k}": v for k, v in score_fn(model).items()})
+        row["seconds"] = time.perf_counter() - started
         result.history.append(row)
-        key = (row["val_accuracy"], -row["val_loss"])
+        key = (row["val_score"],) if score_fn is not None else (row.get("val_accuracy", 0.0), -row["val_loss"])
         if best_key is None or key > best_key:
             best_key, result.best_epoch = key, epoch
             result.best_state = copy.deepcopy(model.state_dict())
-        bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_acc=f"{row['val_accuracy']:.4f}")
-        log.info("%s epoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.4f (%.1f s)", desc, epoch,
-                 epochs, row["train_loss"], row["val_loss"], row["val_accuracy"], row["seconds"])
+        shown = "score" if score_fn is not None else "accuracy" if loss_fn is None else "loss"
+        bar.set_postfix(loss=f"{row['train_loss']:.4f}", **{f"val_{shown}": f"{row[f'val_{shown}']:.4f}"})
+        log.info("%s epoch %d/%d: train loss %.4f, val loss %.4f, val %s %.4f (%.1f s)", desc, epoch,
+                 epochs, row["train_loss"], row["val_loss"], shown, row[f"val_{shown}"], row["seconds"])
     return result
 
 

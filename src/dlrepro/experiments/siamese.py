@@ -1,0 +1,167 @@
+"""Siamese speaker verification (REFERENCE.md siamese-speaker), on speakers never seen in training.
+
+The features stage fixed the speaker split and the pair lists (L positive and L negative pairs
+per speaker and set). Twin encoders with tied weights (one module applied to both utterances:
+a GRU or a BiLSTM over clean log magnitudes, mean-pooled, projected, unit norm) score a pair by
+the cosine of the embeddings; a learnt scale and bias turn it into the probability "same
+speaker", trained with cross-entropy. Validation pairs (validation speakers never trained on,
+and unseen utterances of the training speakers) choose the epoch (best ROC AUC) and the cosine
+threshold (best validation pair accuracy): with few training speakers the learnt bias, fit to
+speakers the model knows, does not transfer to new ones, while the threshold from unseen
+validation speakers does. On the test speakers' pairs: pair accuracy at that threshold (and, for
+reference, at the model's own probability 0.5), ROC AUC and equal error rate (sklearn's
+roc_curve) of the cosine, and one-shot identification: one random enrolment utterance per test
+speaker, every other test utterance assigned to the closest enrolment, averaged over draws.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from dlrepro.experiments.lstm_ibm import padded
+from dlrepro.experiments.speech_common import log_stats, run_seeds, schedule_text, start
+from dlrepro.io import atomic_path, load_arrays, read_json, write_json
+from dlrepro.models.speech import Siamese, SiameseEncoder
+from dlrepro.train.engine import Split, evaluate, fit
+
+HEADLINE = "test_pair_accuracy"
+ARRAYS = ["clean_mag", "frame_offsets", "speaker", "pairs", "pair_set", "speaker_set", "utt_set"]
+
+
+def roc_eer(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """ROC curve, AUC and equal error rate (where the false positive and false negative rates meet)."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fpr, tpr, _ = roc_curve(labels, scores)
+    fnr = 1 - tpr
+    i = int(np.argmin(np.abs(fnr - fpr)))
+    # interpolate between the two ROC points around the crossing
+    j = i + 1 if i + 1 < len(fpr) and (fnr[i] - fpr[i]) > 0 else max(i - 1, 0)
+    d_i, d_j = fnr[i] - fpr[i], fnr[j] - fpr[j]
+    eer = float(fpr[i] if d_i == d_j else fpr[i] + (fpr[j] - fpr[i]) * d_i / (d_i - d_j))
+    return fpr, tpr, float(roc_auc_score(labels, scores)), eer
+
+
+def best_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """The threshold t (a midpoint between sorted scores) maximising the accuracy of score > t."""
+    order = np.argsort(scores)
+    s, y = scores[order], labels[order].astype(np.int64)
+    # accuracy when the k lowest scores are called negative: negatives among them + positives above
+    correct = np.concatenate([[0], np.cumsum(1 - y)]) + (y.sum() - np.concatenate([[0], np.cumsum(y)]))
+    k = int(np.argmax(correct))
+    t = s[0] - 1 if k == 0 else s[-1] + 1 if k == len(s) else (s[k - 1] + s[k]) / 2
+    return float(t), float(correct[k] / len(s))
+
+
+def one_shot(emb: np.ndarray, speakers: np.ndarray, draws: int, rng: np.random.Generator) -> float:
+    """Identification accuracy with one random enrolment utterance per speaker, over draws."""
+    names = np.unique(speakers)
+    accs = []
+    for _ in range(draws):
+        enrol = np.array([rng.choice(np.flatnonzero(speakers == s)) for s in names])
+        rest = np.setdiff1d(np.arange(len(speakers)), enrol)
+        cosine = (emb[rest, None, :].astype(np.float64) * emb[None, enrol, :]).sum(-1)  # no BLAS: thread-independent
+        guess = names[np.argmax(cosine, axis=1)]
+        accs.append(np.mean(guess == speakers[rest]))
+    return float(np.mean(accs))
+
+
+def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
+          provenance_path: str | Path, label: str) -> dict:
+    started, device = start(runtime)
+    a = load_arrays(data_dir, ARRAYS)
+    meta = read_json(Path(data_dir) / "meta.json")
+    m, t = values["model"], values["train"]
+    fo = a["frame_offsets"]
+    train_utts = np.flatnonzero(a["utt_set"] == 0)
+    train_frames = np.concatenate([a["clean_mag"][fo[i]:fo[i + 1]] for i in train_utts])
+    scale = float(np.sqrt(np.mean(train_frames.astype(np.float64) ** 2)))
+    mean, std = log_stats(train_frames / scale)
+    lengths = np.diff(fo)
+    mags, _ = padded(a["clean_mag"] / scale, fo, np.arange(len(lengths)), int(lengths.max()))
+    mags_t, lengths_t = torch.from_numpy(mags).to(device), torch.from_numpy(lengths).to(device)
+
+    def pairs(set_id: int) -> Split:
+        p = torch.from_numpy(a["pairs"][a["pair_set"] == set_id]).to(device)
+        return Split(p[:, :2], p[:, 2])
+
+    train_split, val_split, test_split = pairs(0), pairs(1), pairs(2)
+    test_utts = np.flatnonzero(a["utt_set"] == 2)
+
+    @torch.no_grad()
+    def cosines(model, split: Split) -> np.ndarray:
+        model.eval()
+        return model.cosine(split.x).float().cpu().numpy()
+
+    val_labels, labels = val_split.y.cpu().numpy(), test_split.y.cpu().numpy()
+
+    def val_score(model) -> dict:
+        cos = cosines(model, val_split)
+        return {"score": roc_eer(val_labels, cos)[2], "threshold_accuracy": best_threshold(val_labels, cos)[1]}
+
+    def train_one(seed: int, generator: torch.Generator, seed_dir: Path):
+        encoder = SiameseEncoder(m["kind"], m["hidden"], m["layers"], m["embedding"], mean, std)
+        model = Siamese(encoder, mags_t, lengths_t).to(device)
+        result = fit(model, train_split, val_split, epochs=t["epochs"], batch_size=t["batch_size"],
+                     optimizer=t["optimizer"], lr=t["lr"], lr_schedule=t["lr_schedule"], generator=generator,
+                     desc=f"{label} seed {seed}", score_fn=val_score)
+        model.load_state_dict(result.best_state)
+        threshold, val_accuracy = best_threshold(val_labels, cosines(model, val_split))
+        cos = cosines(model, test_split)
+        with torch.no_grad():
+            emb = model.embed(torch.from_numpy(test_utts).to(device)).float().cpu().numpy()
+        fpr, tpr, auc, eer = roc_eer(labels, cos)
+        pd.DataFrame({"fpr": fpr, "tpr": tpr}).to_csv(seed_dir / "roc.csv", index=False, float_format="%.6g")
+        if seed == t["seeds"][0]:
+            torch.save(model.state_dict(), seed_dir / "model.pt")
+        run = {"best_epoch": result.best_epoch, "threshold": threshold, "val_pair_accuracy": val_accuracy,
+               "test_pair_accuracy": float(np.mean((cos > threshold) == labels)),
+               "test_pair_accuracy_at_p05": evaluate(model, test_split)["accuracy"], "test_auc": auc, "test_eer": eer,
+               "test_one_shot_accuracy": one_shot(emb, a["speaker"][test_utts], values["eval"]["one_shot_draws"],
+                                                  np.random.default_rng(seed))}
+        return run, result.history
+
+    sets = {name: int((a["pair_set"] == i).sum()) for i, name in enumerate(("n_train", "n_val", "n_test"))}
+    n_test_speakers = int((a["speaker_set"] == 2).sum())
+    data = {"source": meta["source"], "dataset": f"speech_features: {len(a['speaker_set'])} speakers",
+            **{k: f"{v} pairs" for k, v in sets.items()}, "train_speakers": int((a["speaker_set"] == 0).sum()),
+            "val_speakers": meta["val_speakers"], "test_speakers": meta["test_speakers"]}
+    kind = {"gru": "GRU", "bilstm": "BiLSTM"}[m["kind"]]
+    setting = (f"tied twin {kind} {m['hidden']}×{m['layers']} encoders, mean-pooled, {m['embedding']}-d, cosine "
+               f"similarity → sigmoid; {schedule_text(t)}; epoch and cosine threshold chosen on validation pairs; "
+               f"{n_test_speakers} test speakers never seen in training")
+    return run_seeds(label, values, train_one, runs_dir, metrics_path, provenance_path,
+                     summary={"test_pair_accuracy": (0, 1), "test_auc": (0, 1), "test_eer": (0, 1),
+                              "test_one_shot_accuracy": (0, 1), "test_pair_accuracy_at_p05": (0, 1)},
+                     data=data, setting=setting, started=started, device=device,
+                     extra={"one_shot_chance": 1 / n_test_speakers})
+
+
+def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], out: str | Path) -> pd.DataFrame:
+    from dlrepro.report import speech_figures as figs
+
+    results_dir = Path(results_dir)
+    metrics = {v: read_json(results_dir / v / "metrics.json") for v in variants}
+    rows, curves = [], {}
+    for v, mt in metrics.items():
+        acc = mt["test_pair_accuracy"]
+        rows.append({"variant": v, "test_pair_accuracy": acc["mean"], "low": acc["low"], "high": acc["high"],
+                     **{k: mt[k]["mean"] for k in ("test_auc", "test_eer", "test_one_shot_accuracy",
+                                                   "test_pair_accuracy_at_p05")},
+                     "eer_low": mt["test_eer"]["low"], "eer_high": mt["test_eer"]["high"], "seeds": acc["n"],
+                     "one_shot_chance": mt["one_shot_chance"]})
+        first = mt["per_seed"][0]
+        roc = pd.read_csv(results_dir / v / "runs" / f"seed{first['seed']}" / "roc.csv")
+        curves[f"{v} (seed {first['seed']})"] = (roc["fpr"].to_numpy(), roc["tpr"].to_numpy(), first["test_auc"],
+                                                 first["test_eer"])
+    table = pd.DataFrame(rows)
+    data = next(iter(metrics.values()))["data"]
+    with atomic_path(out, directory=True) as tmp:
+        table.to_csv(tmp / "results.csv", index=False, float_format="%.4f")
+        write_json(tmp / "summary.json", {k: data[k] for k in ("train_speakers", "val_speakers", "test_speakers")})
+        figs.roc(curves, tmp / "roc.png", "verification ROC on unseen speakers")
+    return table

@@ -1,0 +1,73 @@
+"""The speech family through its real stages: Snakemake on the embedded profile (short schedules),
+and the denoiser on the real course pair from the mirror."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from tests.conftest import copy_project, git
+from tests.integration.test_pipeline import SPEECH, assert_retrains_identically, edit_params, run, shorten_speech
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def speech_project(tmp_path_factory):
+    project = copy_project(tmp_path_factory.mktemp("speech") / "project")
+    edit_params(project, shorten_speech)
+    git(project, "commit", "-qam", "shorter speech schedule for tests")
+    run(project, "snakemake", "--cores", "2", *(f"results/{s}/summary" for s in SPEECH))
+    return project
+
+
+def test_every_speech_stage_ran_with_intervals_over_seeds(speech_project):
+    root = speech_project / "results"
+    denoise = {v: json.loads((root / "denoise" / v / "metrics.json").read_text())
+               for v in ("fc2", "fc5", "fc2_magnitude", "cnn1d", "cnn2d", "bilstm")}
+    for v, m in denoise.items():
+        assert m["test_snr_db"]["n"] == 2 and m["test_snr_db"]["low"] <= m["test_snr_db"]["high"], v
+        assert m["data"]["source"] == "embedded" and m["noisy_snr_db"] == pytest.approx(6.5, abs=1.5)
+    # the first seed's audio is kept for listening
+    assert (root / "denoise/fc2/runs/seed0/denoised_test_x_02.wav").is_file()
+    summary = json.loads((root / "denoise/summary/summary.json").read_text())
+    assert summary["fc_vs_cnn"]["snr_difference_db"]["n"] == 2
+    assert {p.name for p in (root / "denoise/summary/audio").iterdir()} >= {"clean.wav", "noisy.wav", "bilstm.wav"}
+    lstm = json.loads((root / "lstm_ibm/chunks/metrics.json").read_text())
+    assert set(lstm["per_seed"][0]["test_snr_db_by_input"]) == {"0", "5", "10"}
+    siamese = json.loads((root / "siamese/bilstm/metrics.json").read_text())
+    assert len(siamese["data"]["test_speakers"]) == 8 and len(siamese["data"]["val_speakers"]) == 2 and siamese["one_shot_chance"] == pytest.approx(1 / 8)
+    for key in ("test_pair_accuracy", "test_auc", "test_eer", "test_one_shot_accuracy"):
+        assert 0 <= siamese[key]["mean"] <= 1
+    cont = json.loads((root / "continuation/fc/metrics.json").read_text())
+    assert {"last_frame_snr_db", "mean_spectrum_snr_db"} <= set(cont)
+
+
+def test_speech_stages_are_byte_stable(speech_project, tmp_path):
+    assert_retrains_identically(speech_project, tmp_path / "again", "denoise", "fc2", "data/speech_denoise",
+                                ("seed0/model.pt", "seed0/denoised_test_part.wav", "seed1/history.csv"))
+
+
+def test_one_speech_variant_reruns_only_itself(speech_project):
+    edit_params(speech_project, lambda p: p["siamese"]["variants"]["bilstm"]["model"].update(embedding=32))
+    out = run(speech_project, "snakemake", "-n", "results/siamese/summary").stdout
+    assert "train_siamese" in out and "summarize_siamese" in out
+    assert "train_denoise" not in out and "features_speech" not in out
+    edit_params(speech_project, lambda p: p["siamese"]["variants"]["bilstm"]["model"].pop("embedding"))
+
+
+@pytest.mark.realdata
+def test_denoiser_on_the_real_course_pair_beats_the_noisy_input(project, mirror):
+    """A short schedule (3 epochs, one seed) of the 2x1024 mask FC on the real pair, held out."""
+    edit_params(project, lambda p: p["denoise"]["variants"]["fc2"].update(train={"epochs": 3, "seeds": [0]}))
+    env = {"DLREPRO_MIRROR": str(mirror)}
+    run(project, "dlrepro", "data", "speech_denoise", "--profile", "full", "--out", "data/sd", env=env)
+    run(project, "dlrepro", "train", "denoise", "--variant", "fc2", "--profile", "full", "--data", "data/sd",
+        "--runs", "r/runs", "--metrics", "r/metrics.json", "--provenance", "r/p.json",
+        env={**env, "PATH": os.environ["PATH"]})
+    m = json.loads((project / "r/metrics.json").read_text())
+    assert m["data"]["source"] == "download" and m["data"]["n_test"] == "15.7 s"
+    assert 7.0 < m["noisy_snr_db"] < 7.8
+    assert m["test_snr_db"]["mean"] > m["noisy_snr_db"] + 4  # held out; 3 epochs already gain > 4 dB
