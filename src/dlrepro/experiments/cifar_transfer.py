@@ -18,7 +18,7 @@ import torch
 from dlrepro.experiments import classify
 from dlrepro.io import atomic_path, read_json
 from dlrepro.models import cnn
-from dlrepro.train.engine import Split, configure, pick_device
+from dlrepro.train.engine import Split, stage_device
 
 PRETEXT_CLASSES = ("original", "flipped up-down", "rotated 90°")
 
@@ -31,8 +31,7 @@ def pretext_views(x: torch.Tensor) -> Split:
 
 
 def _setup(data_dir, values, runtime):
-    configure(runtime["threads"])
-    device = pick_device(runtime["device"])
+    device = stage_device(runtime)
     train, val, test, unlabelled, meta = classify.load_splits(data_dir, values["data"], device)
     return device, train, val, test, unlabelled, meta
 

@@ -23,7 +23,7 @@ from dlrepro.io import atomic_path, load_arrays, read_json, write_json
 from dlrepro.models import cnn
 from dlrepro.models.mlp import MLP
 from dlrepro.train.augment import Augmented
-from dlrepro.train.engine import Split, configure, evaluate, fit, pick_device, seed_everything
+from dlrepro.train.engine import Split, evaluate, fit, seed_everything, stage_device
 from dlrepro.train.provenance import provenance
 from dlrepro.train.stats import mean_ci95
 
@@ -175,8 +175,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
           provenance_path: str | Path, label: str) -> dict:
     """Every seed of one variant of an MLP/CNN family (augmenting training batches if asked)."""
     started = time.perf_counter()
-    configure(runtime["threads"])
-    device = pick_device(runtime["device"])
+    device = stage_device(runtime)
     train_split, val_split, test_split, _, meta = load_splits(data_dir, values["data"], device)
     ops = values.get("augment", {}).get("ops", [])
 

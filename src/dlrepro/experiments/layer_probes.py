@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from dlrepro.data import mnist
 from dlrepro.experiments.mnist_mlp import build_model, layer_features, load_splits
 from dlrepro.io import atomic_path, read_json, write_json
-from dlrepro.train.engine import configure, pick_device
+from dlrepro.train.engine import stage_device
 from dlrepro.train.provenance import provenance
 from dlrepro.train.stats import mean_ci95
 
@@ -74,8 +74,7 @@ def probe(data_dir: str | Path, runs_dir: str | Path, trained: str | Path, value
     from dlrepro.report import figures
 
     started = time.perf_counter()
-    configure(runtime["threads"])
-    device = pick_device(runtime["device"])
+    device = stage_device(runtime)
     trained_metrics = read_json(trained)
     model_values, t = trained_metrics["params"]["model"], trained_metrics["params"]["train"]
     train_split, val_split, test_split, data_meta = load_splits(data_dir, t["val_size"], t["split_seed"], device)

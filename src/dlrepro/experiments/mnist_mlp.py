@@ -17,7 +17,7 @@ import torch
 from dlrepro.data import mnist
 from dlrepro.io import atomic_path, load_arrays, read_json, write_json
 from dlrepro.models.mlp import MLP
-from dlrepro.train.engine import Split, configure, evaluate, fit, pick_device, seed_everything
+from dlrepro.train.engine import Split, evaluate, fit, seed_everything, stage_device
 from dlrepro.train.provenance import provenance
 from dlrepro.train.stats import mean_ci95
 
@@ -77,8 +77,7 @@ def run_seeds(data_dir: str | Path, t: dict, runtime: dict, runs_dir: str | Path
     the summary over seeds to metrics_path, and provenance_path.
     """
     started = time.perf_counter()
-    configure(runtime["threads"])
-    device = pick_device(runtime["device"])
+    device = stage_device(runtime)
     train_split, val_split, test_split, data_meta = load_splits(data_dir, t["val_size"], t["split_seed"], device)
     per_seed, histories, seconds = [], {}, {}
     with atomic_path(runs_dir, directory=True) as tmp:
@@ -136,8 +135,7 @@ def analyze(data_dir: str | Path, runs_dir: str | Path, values: dict, runtime: d
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    configure(runtime["threads"])
-    device = pick_device(runtime["device"])
+    device = stage_device(runtime)
     t, a = values["train"], values["analysis"]
     train_split, _, test_split, _ = load_splits(data_dir, t["val_size"], t["split_seed"], device)
     seed = t["seeds"][0]

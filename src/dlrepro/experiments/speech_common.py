@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from dlrepro.io import atomic_path, write_json
-from dlrepro.train.engine import configure, pick_device, seed_everything
+from dlrepro.train.engine import seed_everything, stage_device
 from dlrepro.train.provenance import provenance
 from dlrepro.train.stats import mean_ci95
 
@@ -26,8 +26,7 @@ log = logging.getLogger(__name__)
 
 def start(runtime: dict) -> tuple[float, torch.device]:
     started = time.perf_counter()
-    configure(runtime["threads"])
-    return started, pick_device(runtime["device"])
+    return started, stage_device(runtime)
 
 
 def masked_mse(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

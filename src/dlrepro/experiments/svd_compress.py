@@ -26,7 +26,7 @@ from dlrepro.io import atomic_path, read_json, write_json
 from dlrepro.models import compressed
 from dlrepro.models.lowrank import FactorisedLinear, SVDLinear, factorise, full_rank, singular_values, truncated_svd
 from dlrepro.models.mlp import MLP
-from dlrepro.train.engine import Split, configure, evaluate, fit, make_optimizer, pick_device, seed_everything
+from dlrepro.train.engine import Split, configure, evaluate, fit, make_optimizer, seed_everything, stage_device
 from dlrepro.train.provenance import provenance
 from dlrepro.train.stats import mean_ci95
 
@@ -125,8 +125,7 @@ def describe(method: dict, values: dict) -> str:
 def compress(data_dir: str | Path, baseline_runs: str | Path, baseline_metrics: str | Path, values: dict,
              runtime: dict, out_dir: str | Path, label: str) -> dict:
     started = time.perf_counter()
-    configure(runtime["threads"])
-    device = pick_device(runtime["device"])
+    device = stage_device(runtime)
     base = read_json(baseline_metrics)
     bt, model_values = base["params"]["train"], base["params"]["model"]
     # The baseline's own validation split: its images were never trained on, here either.

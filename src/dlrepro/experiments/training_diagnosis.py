@@ -22,7 +22,7 @@ from dlrepro.config import deep_merge
 from dlrepro.experiments.mlp_ablation import build_model
 from dlrepro.experiments.mnist_mlp import load_splits
 from dlrepro.io import atomic_path, save_arrays, write_json
-from dlrepro.train.engine import Split, configure, epoch_batches, evaluate, fit_steps, pick_device, seed_everything
+from dlrepro.train.engine import Split, epoch_batches, evaluate, fit_steps, seed_everything, stage_device
 from dlrepro.train.provenance import provenance
 from dlrepro.train.stats import mean_ci95
 
@@ -131,9 +131,8 @@ def run_setup(setup: dict, train_split: Split, val_split: Split, seed: int, diag
 
 
 def start_stage(data_dir: str | Path, values: dict, runtime: dict):
-    """Threads (the section's own), determinism, the device, and the MNIST splits of a stage."""
-    configure(runtime["threads"])
-    device = pick_device(runtime["device"])
+    """Threads, determinism, the device (from runtime), and the MNIST splits of a stage."""
+    device = stage_device(runtime)
     t = values["train"]
     return device, *load_splits(data_dir, t["val_size"], t["split_seed"], device)
 

@@ -76,6 +76,12 @@ def configure(threads: int = 0) -> None:
     torch.set_num_threads(cpu_threads(threads))
 
 
+def stage_device(runtime: dict) -> torch.device:
+    """A stage's start: determinism and the thread count from params.yaml's runtime, then its device."""
+    configure(runtime["threads"])
+    return pick_device(runtime["device"])
+
+
 def seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
