@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import shutil
@@ -53,6 +54,24 @@ def atomic_path(target: str | Path, directory: bool = False) -> Iterator[Path]:
 def write_json(path: str | Path, data: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n")
+
+
+def write_history(path: str | Path, rows: list[dict], float_format: str | None = None) -> float | None:
+    """history.csv from fit()'s per-epoch rows, written without pandas (a stage's start-up cost).
+
+    Wall-clock `seconds` vary run to run: they are left out, so the file is byte-stable, and
+    returned summed (None if the rows have none) for provenance.
+    """
+    columns = [k for k in (rows[0] if rows else {}) if k != "seconds"]
+
+    def cell(value: Any) -> Any:
+        return float_format % value if float_format and isinstance(value, float) else value
+
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([cell(row.get(k)) for k in columns] for row in rows)
+    return round(sum(r["seconds"] for r in rows), 3) if rows and "seconds" in rows[0] else None
 
 
 def read_json(path: str | Path) -> Any:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from dlrepro.io import atomic_path, load_arrays, save_arrays, write_json
+from dlrepro.io import atomic_path, load_arrays, save_arrays, write_history, write_json
 
 
 def test_failed_file_write_leaves_old_content(tmp_path):
@@ -43,3 +43,15 @@ def test_missing_array_is_named(tmp_path):
     save_arrays(tmp_path / "a", {"x": np.arange(3)})
     with pytest.raises(FileNotFoundError, match="missing arrays y"):
         load_arrays(tmp_path / "a", ["x", "y"])
+
+
+@pytest.mark.parametrize("float_format", [None, "%.6g"])
+def test_history_csv_leaves_out_seconds_and_matches_pandas(tmp_path, float_format):
+    pd = pytest.importorskip("pandas")
+    rows = [{"epoch": e, "lr": 0.1, "train_loss": 1 / (e + 3), "val_accuracy": 0.1 * e, "note": None,
+             "seconds": 0.25 * e} for e in range(1, 4)]
+    seconds = write_history(tmp_path / "history.csv", rows, float_format)
+    assert seconds == 1.5
+    expected = pd.DataFrame(rows).drop(columns="seconds").to_csv(index=False, float_format=float_format)
+    assert (tmp_path / "history.csv").read_text() == expected
+    assert write_history(tmp_path / "plain.csv", [{"step": 1, "loss": 0.5}]) is None

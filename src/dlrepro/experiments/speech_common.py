@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 import torch
 
-from dlrepro.io import atomic_path, write_json
+from dlrepro.io import atomic_path, write_history, write_json
 from dlrepro.train.engine import seed_everything, stage_device
 from dlrepro.train.provenance import provenance
 from dlrepro.train.stats import mean_ci95
@@ -63,9 +62,7 @@ def run_seeds(label: str, values: dict, train_one: Callable[[int, torch.Generato
             seed_dir.mkdir()
             run, history = train_one(seed, generator, seed_dir)
             run = {"seed": seed, **run}
-            history = pd.DataFrame(history)
-            seconds[f"seed{seed}"] = round(float(history.pop("seconds").sum()), 3) if "seconds" in history else None
-            history.to_csv(seed_dir / "history.csv", index=False, float_format="%.6g")
+            seconds[f"seed{seed}"] = write_history(seed_dir / "history.csv", history, float_format="%.6g")
             write_json(seed_dir / "metrics.json", run)
             per_seed.append(run)
             log.info("%s seed %d: %s", label, seed, ", ".join(f"{k} {run[k]:.4f}" for k in summary))

@@ -21,11 +21,12 @@ def save(fig: plt.Figure, path: str | Path) -> None:
     plt.close(fig)
 
 
-def training_curves(histories: dict[str, pd.DataFrame], path: str | Path, title: str) -> None:
-    """Loss and accuracy per epoch, train and validation, one line per seed."""
+def training_curves(histories: dict[str, list[dict]], path: str | Path, title: str) -> None:
+    """Loss and accuracy per epoch, train and validation, one line per seed (fit()'s history rows)."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
     x = "epoch"
-    for i, (label, h) in enumerate(histories.items()):
+    for i, (label, rows) in enumerate(histories.items()):
+        h = pd.DataFrame(rows)
         color = f"C{i}"
         x = "epoch" if "epoch" in h else "step"
         ax_loss.plot(h[x], h["train_loss"], color=color, ls="--", lw=1)

@@ -1,12 +1,15 @@
 """Execute the report notebooks with papermill and render them to HTML with nbconvert.
 
 Every template in the templates folder except index.ipynb is one experiment page, named after
-its results folder; index.ipynb links them all and holds the reference comparison.
+its results folder; index.ipynb links them all and holds the reference comparison. Pages run
+side by side, each in its own process and kernel (`report.workers` at once); the index last.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -20,6 +23,7 @@ INDEX = "index"
 
 
 def _execute(template: Path, out_dir: Path, parameters: dict, values: dict) -> None:
+    log.info("rendering %s", template.name)
     executed = out_dir / f"{template.stem}.ipynb"
     papermill.execute_notebook(str(template), str(executed), parameters=parameters,
                                kernel_name=values["kernel"], execution_timeout=values["cell_timeout_s"],
@@ -37,11 +41,18 @@ def render_report(values: dict, profile: str, results: str | Path, reference: st
     if not index.is_file():
         raise FileNotFoundError(f"{index}: the report's index template is missing")
     pages = sorted(p for p in templates.glob("*.ipynb") if p.stem != INDEX)
+    workers = min(values["workers"] or len(os.sched_getaffinity(0)), max(len(pages), 1))
     with atomic_path(out, directory=True) as tmp:
-        for page in pages:
-            log.info("rendering %s", page.name)
-            _execute(page, tmp, {"results_dir": str(Path(results) / page.stem), "reference_csv": str(reference),
-                                 "profile": profile}, values)
+        with ProcessPoolExecutor(workers) as pool:
+            futures = [pool.submit(_execute, page, tmp, {"results_dir": str(Path(results) / page.stem),
+                                                          "reference_csv": str(reference), "profile": profile}, values)
+                        for page in pages]
+            for page, future in zip(pages, futures):
+                try:
+                    future.result()
+                except Exception as exc:
+                    exc.add_note(f"while rendering the report page {page}")
+                    raise
         _execute(index, tmp, {"results_dir": str(results), "reference_csv": str(reference), "profile": profile,
                               "pages": [p.stem for p in pages]}, values)
     return Path(out) / f"{INDEX}.html"
