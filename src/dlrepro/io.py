@@ -56,11 +56,10 @@ def write_json(path: str | Path, data: Any) -> None:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n")
 
 
-def write_history(path: str | Path, rows: list[dict], float_format: str | None = None) -> float | None:
+def write_history(path: str | Path, rows: list[dict], float_format: str | None = None) -> None:
     """history.csv from fit()'s per-epoch rows, written without pandas (a stage's start-up cost).
 
-    Wall-clock `seconds` vary run to run: they are left out, so the file is byte-stable, and
-    returned summed (None if the rows have none) for provenance.
+    Wall-clock `seconds` vary run to run: they are left out, so the file is byte-stable.
     """
     columns = [k for k in (rows[0] if rows else {}) if k != "seconds"]
 
@@ -71,7 +70,6 @@ def write_history(path: str | Path, rows: list[dict], float_format: str | None =
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(columns)
         writer.writerows([cell(row.get(k)) for k in columns] for row in rows)
-    return round(sum(r["seconds"] for r in rows), 3) if rows and "seconds" in rows[0] else None
 
 
 def read_json(path: str | Path) -> Any:

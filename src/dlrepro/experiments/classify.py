@@ -9,7 +9,6 @@ of the best validation epoch once, and writes runs/, metrics.json and provenance
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -18,18 +17,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlrepro.io import atomic_path, load_arrays, read_json, write_history, write_json
+from dlrepro.io import load_arrays, read_json
 from dlrepro.models import cnn
 from dlrepro.models.mlp import MLP
+from dlrepro.train import seeds
 from dlrepro.train.augment import Augmented
-from dlrepro.train.engine import Split, evaluate, fit, seed_everything, stage_device
-from dlrepro.train.provenance import provenance
-from dlrepro.train.stats import mean_ci95
+from dlrepro.train.engine import Split, fit, stage_device
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where used: it costs every training stage 0.2 s to start
 
-log = logging.getLogger(__name__)
 ARRAYS = ("train_x", "train_y", "test_x", "test_y")
 N_CLASSES = 10
 # Input scaling per dataset: Fashion-MNIST in [0, 1] as the MLP write-ups; CIFAR-10 in [-1, 1]
@@ -127,42 +124,25 @@ def run_seeds(label: str, splits: tuple[Split, Split, Split], values: dict, buil
               runs_dir: str | Path, metrics_path: str | Path, provenance_path: str | Path,
               data_info: dict, setting: str, started: float, device: torch.device,
               save: Callable[[nn.Module, Path], None] | None = None) -> dict:
-    """Train every seed, test each seed's best-validation-epoch weights once, write the results."""
+    """Train every seed on values["train"], test each seed's best-validation-epoch weights once."""
     train_split, val_split, test_split = splits
     t = values["train"]
-    per_seed, seconds = [], {}
-    with atomic_path(runs_dir, directory=True) as tmp:
-        for seed in t["seeds"]:
-            generator = seed_everything(seed)
-            model, trained, extra = build(seed)
-            result = fit(trained, train_split, val_split, epochs=t["epochs"], batch_size=t["batch_size"],
-                         optimizer=t["optimizer"], lr=t["lr"], lr_schedule=t["lr_schedule"], generator=generator,
-                         desc=f"{label} seed {seed}", max_steps=t.get("steps"), **extra)
-            trained.load_state_dict(result.best_state)
-            test, val = evaluate(model, test_split), evaluate(model, val_split)
-            run = {"seed": seed, "best_epoch": result.best_epoch, "epochs": len(result.history),
-                   "val_accuracy": val["accuracy"], "val_loss": val["loss"],
-                   "test_accuracy": test["accuracy"], "test_loss": test["loss"]}
-            seed_dir = tmp / f"seed{seed}"
-            seed_dir.mkdir()
-            (save or (lambda m, d: torch.save(m.state_dict(), d / "model.pt")))(model, seed_dir)
-            seconds[f"seed{seed}"] = write_history(seed_dir / "history.csv", result.history)
-            write_json(seed_dir / "metrics.json", run)
-            per_seed.append(run)
-            log.info("%s seed %d: best epoch %d, test accuracy %.4f", label, seed, result.best_epoch, test["accuracy"])
-    trained_with = dict(values)
-    metrics = {
-        "test_accuracy": mean_ci95((r["test_accuracy"] for r in per_seed), bounds=(0, 1)),
-        "val_accuracy": mean_ci95((r["val_accuracy"] for r in per_seed), bounds=(0, 1)),
-        "per_seed": per_seed,
-        "data": data_info,
-        "params": trained_with,
-        "n_parameters": cnn.n_parameters(model),
-        "setting": setting,
-    }
-    write_json(metrics_path, metrics)
-    write_json(provenance_path, provenance(trained_with, device, time.perf_counter() - started, train_seconds=seconds))
-    return metrics
+
+    def train_one(seed: int, generator: torch.Generator, seed_dir: Path):
+        model, trained, extra = build(seed)
+        result = fit(trained, train_split, val_split, epochs=t["epochs"], batch_size=t["batch_size"],
+                     optimizer=t["optimizer"], lr=t["lr"], lr_schedule=t["lr_schedule"], generator=generator,
+                     desc=f"{label} seed {seed}", max_steps=t.get("steps"), **extra)
+        trained.load_state_dict(result.best_state)
+        (save or (lambda m, d: torch.save(m.state_dict(), d / "model.pt")))(model, seed_dir)
+        return ({"best_epoch": result.best_epoch, "epochs": len(result.history),
+                 **seeds.tested(model, val_split, test_split)}, result.history)
+
+    # Counted on a throwaway build: run_seeds seeds torch before every build it trains.
+    n_parameters = cnn.n_parameters(build(t["seeds"][0])[0])
+    return seeds.run_seeds(label, t["seeds"], train_one, runs_dir, metrics_path, provenance_path,
+                           summary=seeds.ACCURACY, params=dict(values), data=data_info, setting=setting,
+                           started=started, device=device, extra={"n_parameters": n_parameters})
 
 
 def data_info(meta: dict, train: Split, val: Split, test: Split, **extra) -> dict:

@@ -18,10 +18,11 @@ import pandas as pd
 import torch
 
 from dlrepro.experiments.denoise import TEST, TRAIN, VAL, Pair
-from dlrepro.experiments.speech_common import chunks, log_stats, masked_mse, run_seeds, schedule_text, start
+from dlrepro.experiments.speech_common import chunks, log_stats, masked_mse, schedule_text, start
 from dlrepro.io import atomic_path, read_json, write_json
 from dlrepro.models.speech import Continuation
 from dlrepro.train.engine import Split, fit
+from dlrepro.train.seeds import run_seeds
 
 HEADLINE = "test_snr_db"
 
@@ -82,9 +83,9 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
             "n_train": f"{len(train_split)} clips", "n_val": f"{len(val_split)} clips", "n_test": f"{len(test_split)} clips"}
     setting = f"{describe(m, k)}; {schedule_text(t)}; spectral SNR of the second half on held-out clips"
     n_params = sum(p.numel() for p in Continuation(m, k, mean, std).parameters())
-    return run_seeds(label, values, train_one, runs_dir, metrics_path, provenance_path,
-                     summary={"test_snr_db": (-np.inf, np.inf)}, data=data, setting=setting, started=started,
-                     device=device, extra={**baselines, "n_parameters": n_params})
+    return run_seeds(label, values["train"]["seeds"], train_one, runs_dir, metrics_path, provenance_path,
+                     params=values, summary={"test_snr_db": (-np.inf, np.inf)}, data=data, setting=setting,
+                     started=started, device=device, extra={**baselines, "n_parameters": n_params})
 
 
 def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], out: str | Path) -> pd.DataFrame:

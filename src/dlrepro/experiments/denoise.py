@@ -22,10 +22,11 @@ import pandas as pd
 import torch
 
 from dlrepro.data import audio
-from dlrepro.experiments.speech_common import chunks, log_stats, masked_mse, run_seeds, schedule_text, start
+from dlrepro.experiments.speech_common import chunks, log_stats, masked_mse, schedule_text, start
 from dlrepro.io import atomic_path, load_arrays, read_json, write_json
 from dlrepro.models.speech import Denoiser
 from dlrepro.train.engine import Split, fit
+from dlrepro.train.seeds import run_seeds
 
 log = logging.getLogger(__name__)
 ARRAYS = ["clean", "dirty", "bounds", "noisy_mag", "clean_mag", "ibm", "frame_bounds", "test_wave", "test_offsets"]
@@ -133,8 +134,8 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
             "n_train": f"{seconds['train']:.1f} s", "n_val": f"{seconds['val']:.1f} s", "n_test": f"{seconds['test']:.1f} s"}
     setting = (f"{describe(m)}; {schedule_text(t)} on {t['chunk_frames']}-frame chunks; best validation-SNR epoch; "
                f"SNR on the held-out end of the pair")
-    return run_seeds(label, values, train_one, runs_dir, metrics_path, provenance_path,
-                     summary={"test_snr_db": (-np.inf, np.inf), "test_si_sdr_db": (-np.inf, np.inf)},
+    return run_seeds(label, values["train"]["seeds"], train_one, runs_dir, metrics_path, provenance_path,
+                     params=values, summary={"test_snr_db": (-np.inf, np.inf), "test_si_sdr_db": (-np.inf, np.inf)},
                      data=data, setting=setting, started=started, device=device,
                      extra={**noisy_floor(pair, TEST), "n_parameters": n_params})
 

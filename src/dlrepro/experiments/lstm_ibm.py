@@ -23,10 +23,11 @@ import torch
 
 from dlrepro.data import audio
 from dlrepro.experiments.denoise import describe
-from dlrepro.experiments.speech_common import log_stats, masked_mse, run_seeds, schedule_text, start
+from dlrepro.experiments.speech_common import log_stats, masked_mse, schedule_text, start
 from dlrepro.io import atomic_path, load_arrays, read_json, write_json
 from dlrepro.models.speech import Denoiser
 from dlrepro.train.engine import Split, fit
+from dlrepro.train.seeds import run_seeds
 
 HEADLINE = "test_snr_db"
 ARRAYS = ["noisy_mag", "ibm", "frame_offsets", "split", "offsets", "clean_wave", "noisy_wave", "snr_db"]
@@ -149,8 +150,8 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
            f"{t['chunk_frames']}-frame chunks, last chunk padded, state reset per chunk")
     setting = (f"{describe(m)}; {how}; padding masked out of the MSE; {schedule_text(t)}; best validation-SNR epoch; "
                f"mixtures at {', '.join(f'{s:g}' for s in sorted(set(data.a['snr_db'].tolist())))} dB")
-    return run_seeds(label, values, train_one, runs_dir, metrics_path, provenance_path,
-                     summary={"test_snr_db": (-np.inf, np.inf), "test_si_sdr_db": (-np.inf, np.inf)},
+    return run_seeds(label, values["train"]["seeds"], train_one, runs_dir, metrics_path, provenance_path,
+                     params=values, summary={"test_snr_db": (-np.inf, np.inf), "test_si_sdr_db": (-np.inf, np.inf)},
                      data=data_info, setting=setting, started=started, device=device,
                      extra={**noisy_floor(data, 2), "padded_length": data.length})
 

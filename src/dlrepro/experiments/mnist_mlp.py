@@ -6,7 +6,6 @@ analyze(): PCA, t-SNE and a linear probe of the input and of every hidden layer.
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,16 +14,14 @@ import numpy as np
 import torch
 
 from dlrepro.data import mnist
-from dlrepro.io import atomic_path, load_arrays, read_json, write_history, write_json
+from dlrepro.io import atomic_path, load_arrays, read_json
 from dlrepro.models.mlp import MLP
-from dlrepro.train.engine import Split, evaluate, fit, seed_everything, stage_device
-from dlrepro.train.provenance import provenance
-from dlrepro.train.stats import mean_ci95
+from dlrepro.train import seeds
+from dlrepro.train.engine import Split, fit, stage_device
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where used: it costs every training stage 0.2 s to start
 
-log = logging.getLogger(__name__)
 
 
 def load_splits(data_dir: str | Path, val_size: int, split_seed: int, device: torch.device):
@@ -73,52 +70,33 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
 def run_seeds(data_dir: str | Path, t: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
               provenance_path: str | Path, label: str, train_one, *, trained_with: dict, setting: str,
               save_models: bool = True, curves: bool = True) -> dict:
-    """Train every seed of one variant and test each seed's model once.
+    """Every seed of one MNIST variant (train/seeds.run_seeds on the MNIST splits), each tested once.
 
-    train_one(seed, generator, train_split, val_split) -> (model, history rows, extra per-seed values)
-    returns the model to test. Writes runs_dir/seed<k>/ (history.csv, metrics.json, model.pt),
-    the summary over seeds to metrics_path, and provenance_path.
+    train_one(seed, generator, train_split, val_split) -> (model to test, history rows, extra
+    per-seed values). Each seed keeps model.pt unless save_models is false; curves adds one
+    figure of every seed's training curves to the runs folder.
     """
     started = time.perf_counter()
     device = stage_device(runtime)
     train_split, val_split, test_split, data_meta = load_splits(data_dir, t["val_size"], t["split_seed"], device)
-    per_seed, histories, seconds = [], {}, {}
-    with atomic_path(runs_dir, directory=True) as tmp:
-        for seed in t["seeds"]:
-            generator = seed_everything(seed)
-            seed_started = time.perf_counter()
-            model, history, extra = train_one(seed, generator, train_split, val_split)
-            seconds[f"seed{seed}"] = round(time.perf_counter() - seed_started, 3)
-            test = evaluate(model, test_split)
-            val = evaluate(model, val_split)
-            run = {"seed": seed, **extra, "val_accuracy": val["accuracy"], "val_loss": val["loss"],
-                   "test_accuracy": test["accuracy"], "test_loss": test["loss"]}
-            seed_dir = tmp / f"seed{seed}"
-            seed_dir.mkdir()
-            if save_models:
-                torch.save(model.state_dict(), seed_dir / "model.pt")
-            write_history(seed_dir / "history.csv", history)
-            histories[f"seed {seed}"] = history
-            per_seed.append(run)
-            write_json(seed_dir / "metrics.json", run)
-            log.info("%s seed %d: test accuracy %.4f", label, seed, test["accuracy"])
-        if curves:
-            from dlrepro.report import figures
 
-            figures.training_curves(histories, tmp / "curves.png", f"{label}: training curves")
-    metrics = {
-        "test_accuracy": mean_ci95((r["test_accuracy"] for r in per_seed), bounds=(0, 1)),
-        "val_accuracy": mean_ci95((r["val_accuracy"] for r in per_seed), bounds=(0, 1)),
-        "per_seed": per_seed,
-        "data": {"source": data_meta["source"], "n_train": len(train_split), "n_val": len(val_split),
-                 "n_test": len(test_split)},
-        "params": trained_with,
-        "setting": setting,
-    }
-    write_json(metrics_path, metrics)
-    write_json(provenance_path, provenance(trained_with, device, time.perf_counter() - started,
-                                           train_seconds=seconds))
-    return metrics
+    def one_seed(seed: int, generator: torch.Generator, seed_dir: Path):
+        model, history, extra = train_one(seed, generator, train_split, val_split)
+        if save_models:
+            torch.save(model.state_dict(), seed_dir / "model.pt")
+        return {**extra, **seeds.tested(model, val_split, test_split)}, history
+
+    def draw_curves(runs_tmp: Path, histories: dict[int, list[dict]]) -> None:
+        from dlrepro.report import figures
+
+        figures.training_curves({f"seed {s}": h for s, h in histories.items()}, runs_tmp / "curves.png",
+                                f"{label}: training curves")
+
+    data = {"source": data_meta["source"], "n_train": len(train_split), "n_val": len(val_split),
+            "n_test": len(test_split)}
+    return seeds.run_seeds(label, t["seeds"], one_seed, runs_dir, metrics_path, provenance_path,
+                           summary=seeds.ACCURACY, params=trained_with, data=data, setting=setting,
+                           started=started, device=device, finish=draw_curves if curves else None)
 
 
 @torch.no_grad()

@@ -23,10 +23,11 @@ import pandas as pd
 import torch
 
 from dlrepro.experiments.lstm_ibm import padded
-from dlrepro.experiments.speech_common import log_stats, run_seeds, schedule_text, start
+from dlrepro.experiments.speech_common import log_stats, schedule_text, start
 from dlrepro.io import atomic_path, load_arrays, read_json, write_json
 from dlrepro.models.speech import Siamese, SiameseEncoder
 from dlrepro.train.engine import Split, evaluate, fit
+from dlrepro.train.seeds import run_seeds
 
 HEADLINE = "test_pair_accuracy"
 ARRAYS = ["clean_mag", "frame_offsets", "speaker", "pairs", "pair_set", "speaker_set", "utt_set"]
@@ -134,9 +135,9 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     setting = (f"tied twin {kind} {m['hidden']}×{m['layers']} encoders, mean-pooled, {m['embedding']}-d, cosine "
                f"similarity → sigmoid; {schedule_text(t)}; epoch and cosine threshold chosen on validation pairs; "
                f"{n_test_speakers} test speakers never seen in training")
-    return run_seeds(label, values, train_one, runs_dir, metrics_path, provenance_path,
-                     summary={"test_pair_accuracy": (0, 1), "test_auc": (0, 1), "test_eer": (0, 1),
-                              "test_one_shot_accuracy": (0, 1), "test_pair_accuracy_at_p05": (0, 1)},
+    return run_seeds(label, values["train"]["seeds"], train_one, runs_dir, metrics_path, provenance_path,
+                     params=values, summary={"test_pair_accuracy": (0, 1), "test_auc": (0, 1), "test_eer": (0, 1),
+                                             "test_one_shot_accuracy": (0, 1), "test_pair_accuracy_at_p05": (0, 1)},
                      data=data, setting=setting, started=started, device=device,
                      extra={"one_shot_chance": 1 / n_test_speakers})
 

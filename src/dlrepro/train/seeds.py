@@ -1,0 +1,66 @@
+"""The seed loop every training stage shares: train each seed, test it once, write the results.
+
+run_seeds() calls train_one(seed, generator, seed_dir) for every seed, after seeding torch;
+train_one trains, tests once, saves what it keeps into seed_dir and returns its per-seed
+metrics and history rows. run_seeds writes runs/seed<k>/ (history.csv, metrics.json and what
+train_one saved), then metrics.json (mean and 95% interval over seeds of every metric named in
+`summary`, the per-seed metrics, `data`, `params`, `setting`, extras) and provenance.json.
+The runs folder appears whole or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from dlrepro.io import atomic_path, write_history, write_json
+from dlrepro.train.engine import Split, evaluate, seed_everything
+from dlrepro.train.provenance import provenance
+from dlrepro.train.stats import mean_ci95
+
+log = logging.getLogger(__name__)
+ACCURACY = {"test_accuracy": (0, 1), "val_accuracy": (0, 1)}  # what a classifier's seeds are summarised by
+
+# train_one(seed, generator, seed_dir) -> (per-seed metrics, history rows)
+TrainOne = Callable[[int, torch.Generator, Path], tuple[dict, list[dict]]]
+
+
+def run_seeds(label: str, seeds: list[int], train_one: TrainOne, runs_dir: str | Path, metrics_path: str | Path,
+              provenance_path: str | Path, *, summary: dict, params: dict, data: dict, setting: str,
+              started: float, device: torch.device, extra: dict | None = None,
+              finish: Callable[[Path, dict[int, list[dict]]], None] | None = None) -> dict:
+    """Every seed of one variant; summary maps each metric to summarise to its bounds ((0, 1) for
+    accuracies). finish(runs_tmp, histories by seed), if given, adds files to the runs folder."""
+    per_seed, histories, seconds = [], {}, {}
+    with atomic_path(runs_dir, directory=True) as tmp:
+        for seed in seeds:
+            generator = seed_everything(seed)
+            seed_dir = tmp / f"seed{seed}"
+            seed_dir.mkdir()
+            seed_started = time.perf_counter()
+            run, history = train_one(seed, generator, seed_dir)
+            # Seconds vary run to run: they go to provenance, so history.csv stays byte-stable.
+            seconds[f"seed{seed}"] = round(time.perf_counter() - seed_started, 3)
+            run = {"seed": seed, **run}
+            write_history(seed_dir / "history.csv", history, float_format="%.6g")
+            write_json(seed_dir / "metrics.json", run)
+            per_seed.append(run)
+            histories[seed] = history
+            log.info("%s seed %d: %s", label, seed, ", ".join(f"{k} {run[k]:.4f}" for k in summary))
+        if finish is not None:
+            finish(tmp, histories)
+    metrics = {k: mean_ci95((r[k] for r in per_seed), bounds=b) for k, b in summary.items()}
+    metrics.update(per_seed=per_seed, data=data, params=params, setting=setting, **(extra or {}))
+    write_json(metrics_path, metrics)
+    write_json(provenance_path, provenance(params, device, time.perf_counter() - started, train_seconds=seconds))
+    return metrics
+
+
+def tested(model: torch.nn.Module, val: Split, test: Split) -> dict:
+    """A classifier's per-seed metrics: accuracy and loss on the validation and test splits."""
+    v, t = evaluate(model, val), evaluate(model, test)
+    return {"val_accuracy": v["accuracy"], "val_loss": v["loss"], "test_accuracy": t["accuracy"], "test_loss": t["loss"]}
