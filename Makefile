@@ -13,6 +13,8 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
+	# An editable install is not byte-compiled; every stage imports the package afresh.
+	$(BIN)/python -m compileall -q src
 	touch $@
 
 pipeline: setup

@@ -1,8 +1,9 @@
+import pytest
 import torch
 
 from dlrepro.models.mlp import MLP
 from dlrepro.train.engine import Split, configure, evaluate, fit, seed_everything
-from dlrepro.train.stats import mean_ci95
+from dlrepro.train.stats import T975, mean_ci95, t975
 
 
 def blobs(n=600, seed=0):
@@ -53,6 +54,13 @@ def test_he_init_scales_with_fan_in():
     std = model.hidden[1].weight.std().item()
     assert abs(std - (2 / 1024) ** 0.5) < 0.002
     assert abs(model.hidden[0].bias.std().item() - (2 / 784) ** 0.5) < 0.01
+
+
+def test_t_quantiles_match_scipy():
+    from scipy.special import stdtrit
+
+    for df in [*T975, 11, 40]:
+        assert t975(df) == pytest.approx(float(stdtrit(df, 0.975)), rel=1e-12)
 
 
 def test_mean_ci95():

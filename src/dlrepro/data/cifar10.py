@@ -258,44 +258,32 @@ DRAWERS = (_house, _tree, _car, _mushroom, _signpost, _boat, _cup, _snowman, _bi
 EMBEDDED_CLASSES = ("house", "tree", "car", "mushroom", "signpost", "boat", "cup", "snowman", "bird", "rocket")
 
 
-def generate(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def generate(n: int, seed: int, facing_right: float = 0.5, position_range: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """n scenes (uint8, n x 3 x 32 x 32) with balanced labels, from one seeded random stream.
 
-    A scene: a background of two colour fields split by an edge at a random offset and in a
-    random direction (with shading across it), a small clutter shape, then one large object of
-    the class at a random position, size, tilt and colour, facing left or right where it has a
-    front; then a global illumination change and pixel noise. Objects are upright while the
-    background has no up, so "which way is up" is learnable from the object alone (the transfer
-    pretext task), a horizontal flip never changes the class, and position and brightness vary.
+    A scene: a dark background shaded along a random direction, then one large object of the
+    class in light colours at a random position and size, facing right with probability
+    facing_right where it has a front, and a global illumination change and pixel noise.
+    Objects are upright while the background has no up, so "which way is up" is learnable from
+    the object alone (the transfer pretext task). position_range (0 to 1) scales how far from
+    the centre an object may sit. A horizontal flip never changes the class.
     """
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(DRAWERS)).astype(np.uint8)
     axis = (np.arange(SIZE) + 0.5) / SIZE * 2 - 1
-    # The coordinate across the edge, t in [-1.4, 1.4], along a direction drawn uniformly.
     angle = rng.uniform(-np.pi, np.pi, n)[:, None, None]
-    t = np.cos(angle) * axis[None, None, :] + np.sin(angle) * axis[None, :, None]  # (N, H, W)
-    edge = rng.uniform(-0.6, 0.6, n)[:, None, None]
-    near, far = rng.uniform(0.35, 0.95, (n, 3)), rng.uniform(0.05, 0.55, (n, 3))
-    is_far = (t > edge).astype(float)[:, None]
-    shade = np.clip(t - edge, -1, 1)[:, None]
-    canvas = (near[:, :, None, None] * (1 + 0.3 * shade) * (1 - is_far)
-              + far[:, :, None, None] * (1 - 0.4 * shade) * is_far)
-    canvas = canvas + 0.06 * P.smooth_noise(rng, n, 3, SIZE, 6)
-    # clutter: a small blob or bar behind most objects
-    present = rng.uniform(0, 1, n) < 0.8
-    u, v, px = P.frame(n, SIZE, rng.uniform(-1, 1, n), rng.uniform(-1, 1, n), rng.uniform(0.05, 0.15, n),
-                       rng.uniform(-np.pi, np.pi, n))
-    kind = P.col(rng.uniform(0, 1, n) < 0.5)
-    d = np.where(kind, P.ellipse(u, v, 0, 0, 1, 0.6), P.box(u, v, 0, 0, 1, 0.25))
-    canvas = P.paint(canvas, P.mask(d, px) * P.col(present), rng.uniform(0, 1, (n, 3)))
+    t = np.cos(angle) * axis[None, None, :] + np.sin(angle) * axis[None, :, None]  # (N, H, W), no "up"
+    canvas = rng.uniform(0.12, 0.33, (n, 3))[:, :, None, None] * (1 + 0.3 * t[:, None])
+    canvas = canvas + 0.02 * P.smooth_noise(rng, n, 3, SIZE, 6)
     scale = rng.uniform(0.65, 0.9, n)
-    cx, cy = rng.uniform(-1, 1, n) * (0.95 - scale * 0.8), rng.uniform(-1, 1, n) * (0.95 - scale * 0.8)
-    u, v, px = P.frame(n, SIZE, cx, cy, scale, rng.uniform(-0.25, 0.25, n))
-    palette = {"main": rng.uniform(0, 1, (n, 3)), "second": rng.uniform(0, 1, (n, 3)),
+    reach = position_range * (0.95 - scale * 0.8)
+    cx, cy = rng.uniform(-1, 1, n) * reach, rng.uniform(-1, 1, n) * reach
+    u, v, px = P.frame(n, SIZE, cx, cy, scale, np.zeros(n))
+    palette = {"main": 0.55 + 0.45 * rng.uniform(0, 1, (n, 3)), "second": 0.55 + 0.45 * rng.uniform(0, 1, (n, 3)),
                "light": 0.6 + 0.4 * rng.uniform(0, 1, (n, 3)), "dark": 0.25 * rng.uniform(0, 1, (n, 3)),
                "green": np.stack([rng.uniform(0, 0.4, n), rng.uniform(0.35, 0.9, n), rng.uniform(0, 0.4, n)], 1),
                "brown": np.stack([rng.uniform(0.3, 0.6, n), rng.uniform(0.15, 0.35, n), rng.uniform(0, 0.15, n)], 1)}
-    p = {"face": P.col(rng.choice([-1.0, 1.0], n))}
+    p = {"face": P.col(np.where(rng.uniform(0, 1, n) < facing_right, 1.0, -1.0))}
     for c, draw in enumerate(DRAWERS):
         idx = np.flatnonzero(labels == c)
         for d, colour in draw(u[idx], v[idx], {k: a[idx] for k, a in p.items()}):
@@ -304,10 +292,14 @@ def generate(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return P.to_uint8(canvas), labels
 
 
-def from_embedded(n_train: int, n_test: int, seed: int) -> tuple[dict, dict]:
-    train_x, train_y = generate(n_train, seed * 2)
+def from_embedded(n_train: int, n_test: int, seed: int, train_facing_right: float = 0.5,
+                  train_position_range: float = 1.0) -> tuple[dict, dict]:
+    """Generated train and test sets. The training scenes may under-sample the variation the
+    augmentations restore (objects facing right, near the centre); the test scenes never do."""
+    train_x, train_y = generate(n_train, seed * 2, train_facing_right, train_position_range)
     test_x, test_y = generate(n_test, seed * 2 + 1)
-    files = {"origin": "generated: dlrepro.data.cifar10.generate", "seed": seed, "classes": list(EMBEDDED_CLASSES)}
+    files = {"origin": "generated: dlrepro.data.cifar10.generate", "seed": seed, "classes": list(EMBEDDED_CLASSES),
+             "train_facing_right": train_facing_right, "train_position_range": train_position_range}
     return {"train_x": train_x, "train_y": train_y, "test_x": test_x, "test_y": test_y}, files
 
 
