@@ -43,9 +43,18 @@ def variants(section):
 
 
 CONDA_ENV = "../envs/dlrepro.yaml"
+
+
+def profiled(section):
+    """A section's values with the active profile's overrides merged over them (top level)."""
+    raw = config[section]
+    return {**raw, **raw.get("profiles", {}).get(config["profile"], {})}
+
+
 # Cores a torch stage reserves from the scheduler; dlrepro sets the same count itself.
-RUNTIME = {**config["runtime"], **config["runtime"].get("profiles", {}).get(config["profile"], {})}
-TORCH_THREADS = RUNTIME["threads"] or workflow.cores
+TORCH_THREADS = profiled("runtime")["threads"] or workflow.cores
+# Report pages rendered at once (each its own process and kernel), as dlrepro resolves it.
+REPORT_WORKERS = profiled("report")["workers"] or workflow.cores
 
 
 def code(*modules):

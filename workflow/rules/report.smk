@@ -41,7 +41,7 @@ rule report:
     params:
         values=tracked("profile", "report"),
         profile=config["profile"],
-    threads: config["report"]["workers"] or workflow.cores
+    threads: REPORT_WORKERS
     conda:
         CONDA_ENV
     log:

@@ -34,7 +34,6 @@ def build_model(m: dict) -> MLP:
                init_std=m["init_std"], dropout=dropout, batchnorm=m["batchnorm"])
 
 
-
 def factors(values: dict) -> dict:
     """The value of every factor of the study in one resolved variant."""
     m, t = values["model"], values["train"]

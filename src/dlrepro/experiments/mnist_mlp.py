@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     import pandas as pd  # imported where used: it costs every training stage 0.2 s to start
 
 
-
 def load_splits(data_dir: str | Path, val_size: int, split_seed: int, device: torch.device):
     """Train, validation (held out of train) and test splits as float tensors on the device."""
     arrays = load_arrays(data_dir, list(mnist.ARRAYS))

@@ -45,8 +45,8 @@ def render_report(values: dict, profile: str, results: str | Path, reference: st
     with atomic_path(out, directory=True) as tmp:
         with ProcessPoolExecutor(workers) as pool:
             futures = [pool.submit(_execute, page, tmp, {"results_dir": str(Path(results) / page.stem),
-                                                          "reference_csv": str(reference), "profile": profile}, values)
-                        for page in pages]
+                                                         "reference_csv": str(reference), "profile": profile}, values)
+                       for page in pages]
             for page, future in zip(pages, futures):
                 try:
                     future.result()
