@@ -1,5 +1,6 @@
-# dlrepro: the whole pipeline. Rules live in workflow/rules, one file per phase; every value
-# comes from params.yaml. dvc.yaml describes the same stages (tests/integration/test_dag_parity.py).
+# dlrepro: the whole pipeline. Every stage is declared once, in src/dlrepro/registry.py; the rules
+# come from it (workflow/rules/stages.smk), and so does dvc.yaml (`make dag`). Values come from
+# params.yaml and params/<section>.yaml.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -9,16 +10,12 @@ configfile: "params.yaml"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/mnist_mlp.smk"
-include: "workflow/rules/images.smk"
-include: "workflow/rules/svd_compress.smk"
-include: "workflow/rules/mlp_studies.smk"
-include: "workflow/rules/speech.smk"
-include: "workflow/rules/report.smk"
+include: "workflow/rules/stages.smk"
 
 
+# Every output of every stage, not just the report: after an interrupted run the next plain run
+# rebuilds whatever is missing, even where the report is still there.
 rule all:
     input:
-        "reports/html",
+        ALL_OUTPUTS,
     default_target: True

@@ -1,8 +1,10 @@
-"""Load params.yaml, validate it against workflow/schemas/params.schema.yaml, resolve overrides.
+"""Load the params files, validate them against workflow/schemas/params.schema.yaml, resolve overrides.
 
-A section's values are its own keys, then `profiles[<active profile>]` merged over them, then
-(for experiments) `variants[<variant>]` merged over the result. Overrides are checked by the
-same schema definitions as the section, and the resolved values must be complete.
+params.yaml holds the shared values (profile, runtime, report); every other section lives in
+params/<section>.yaml (dlrepro.registry.params_file), a file holding that one section. A
+section's values are its own keys, then `profiles[<active profile>]` merged over them, then (for
+experiments) `variants[<variant>]` merged over the result. Overrides are checked by the same
+schema definitions as the section, and the resolved values must be complete.
 """
 
 from __future__ import annotations
@@ -14,27 +16,31 @@ from typing import Any
 import jsonschema
 import yaml
 
+from dlrepro import registry
+
 SCHEMA_RELPATH = Path("workflow/schemas/params.schema.yaml")
 OVERRIDE_KEYS = ("profiles", "variants")
 
 
 class ParamsError(ValueError):
-    """params.yaml (or a value derived from it) is invalid; the message names file and key."""
+    """A params file (or a value derived from it) is invalid; the message names file and key."""
 
 
 def _read_yaml(path: Path, what: str) -> Any:
     if not path.is_file():
         raise ParamsError(f"{what} not found: {path}")
     try:
-        # libyaml's loader when PyYAML has it: every stage reads params.yaml and its schema.
+        # libyaml's loader when PyYAML has it: every stage reads the params files and the schema.
         return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
 
 
 def schema_for(params_path: Path) -> dict:
-    """The schema that lives beside params.yaml, at workflow/schemas/params.schema.yaml."""
-    return _read_yaml(Path(params_path).parent / SCHEMA_RELPATH, "params schema")
+    """The schema beside params.yaml; its required sections are the registry's."""
+    schema = _read_yaml(Path(params_path).parent / SCHEMA_RELPATH, "params schema")
+    schema["required"] = list(registry.SECTIONS)
+    return schema
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
@@ -43,26 +49,47 @@ def _describe(error: jsonschema.ValidationError) -> str:
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
         return f"{where}: unknown key {', '.join(map(repr, extra))} (allowed: {', '.join(allowed)})"
-    if error.validator == "propertyNames":
-        return f"{where}: {error.message}"
     return f"{where}: {error.message}"
 
 
-def validate(params: Any, schema: dict, source: str) -> None:
-    """Raise ParamsError listing every schema violation, each with its dotted key path."""
+def validate(params: Any, schema: dict, files: dict[str, str] | None = None) -> None:
+    """Raise ParamsError with one line per schema violation: its file, then its dotted key."""
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(params), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
-        lines = "\n  ".join(_describe(e) for e in errors)
-        raise ParamsError(f"{source}: invalid params:\n  {lines}")
+        files = files or {}
+        lines = [f"{files.get(str(next(iter(e.absolute_path), '')), 'params')}: {_describe(e)}" for e in errors]
+        raise ParamsError("\n".join(lines))
+
+
+def read_params(path: str | Path) -> tuple[dict, dict[str, str]]:
+    """params.yaml and every params/<section>.yaml beside it, merged; and each section's file."""
+    path = Path(path)
+    params = _read_yaml(path, "params file")
+    if not isinstance(params, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections")
+    files = {section: str(path) for section in params}
+    for section in registry.SECTIONS:
+        name = registry.params_file(section)
+        if name == registry.PARAMS:
+            continue
+        file = path.parent / name
+        values = _read_yaml(file, f"params file of section {section!r}")
+        if not isinstance(values, dict) or set(values) != {section}:
+            found = ", ".join(map(str, values)) if isinstance(values, dict) else type(values).__name__
+            raise ParamsError(f"{file}: must hold exactly the section {section!r} (found: {found})")
+        if section in params:
+            raise ParamsError(f"{path}: section {section!r} belongs in {file}")
+        params[section] = values[section]
+        files[section] = str(file)
+    return params, files
 
 
 def load_params(path: str | Path, schema: dict | None = None) -> dict:
-    """Read and validate params.yaml."""
-    path = Path(path)
-    params = _read_yaml(path, "params file")
-    validate(params, schema if schema is not None else schema_for(path), str(path))
-    check_profile_variants(params, str(path))
+    """Read and validate the params files."""
+    params, files = read_params(path)
+    validate(params, schema if schema is not None else schema_for(Path(path)), files)
+    check_profile_variants(params, files)
     return params
 
 
@@ -120,7 +147,7 @@ def variants_of(params: dict, section: str) -> list[str]:
     return list(params[section].get("variants", {}))
 
 
-def check_profile_variants(params: dict, source: str) -> None:
+def check_profile_variants(params: dict, files: dict[str, str]) -> None:
     """Profiles may override variants but not add names: the DAG must not depend on the profile."""
     for section, raw in params.items():
         if not isinstance(raw, dict):
@@ -129,7 +156,7 @@ def check_profile_variants(params: dict, source: str) -> None:
         for profile, override in raw.get("profiles", {}).items():
             extra = set(override.get("variants", {})) - known
             if extra:
-                raise ParamsError(f"{source}: {section}.profiles.{profile}.variants: unknown variant(s) "
+                raise ParamsError(f"{files.get(section, 'params')}: {section}.profiles.{profile}.variants: unknown variant(s) "
                                   f"{', '.join(sorted(extra))} (variants: {', '.join(sorted(known))})")
 
 

@@ -55,6 +55,12 @@ def dvc_stages(root: Path) -> dict:
                 "outs": sorted(o.def_path for o in stage.outs),
                 "params": sorted(k for d in stage.deps if isinstance(d, ParamsDependency) for k in d.params),
             }
+    # A folder dependency stands for the other stages' outputs inside it (a summary's variants),
+    # which Snakemake lists one by one.
+    outs = [o for s in stages.values() for o in s["outs"]]
+    for s in stages.values():
+        s["deps"] = sorted(o for d in s["deps"] for o in ([d] if d in outs or not any(x.startswith(f"{d}/") for x in outs)
+                                                        else [x for x in outs if x.startswith(f"{d}/")]))
     return stages
 
 

@@ -1,6 +1,11 @@
-"""Snakemake and DVC describe the same pipeline: stage names, commands, deps, outs, params."""
+"""Snakemake and DVC describe the same pipeline: stage names, commands, deps, outs, params.
+
+Both come from dlrepro.registry (the rules through one loop, dvc.yaml through `make dag`); these
+tests prove that the generated dvc.yaml is current and that the two tools see one DAG.
+"""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,8 +34,21 @@ def differences(a: dict, b: dict) -> list[str]:
 
 def test_snakemake_and_dvc_have_the_same_stages(root):
     snakemake, dvc = dump("snakemake", root), dump("dvc", root)
-    assert {"data_mnist", "train_mnist_mlp@default", "analyze_mnist_mlp", "report"} <= set(snakemake)
+    assert {"data_mnist", "train_mnist_mlp@default", "summarize_mnist_mlp", "report"} <= set(snakemake)
     assert differences(snakemake, dvc) == []
+
+
+def test_committed_dvc_yaml_is_what_the_registry_generates(root):
+    from dlrepro.dvc_yaml import document
+
+    assert (root / "dvc.yaml").read_text() == document(), "dvc.yaml is stale: run `make dag` and commit it"
+
+
+def test_every_stage_has_one_producer_per_output(root):
+    from dlrepro import registry
+
+    outs = [o for s in registry.stages() for o in s.all_outs()]
+    assert len(outs) == len(set(outs))
 
 
 def test_parity_holds_for_the_full_profile(project):
@@ -44,21 +62,27 @@ def test_parity_holds_for_the_full_profile(project):
 
 def test_parity_check_catches_a_drift(project):
     dvc_yaml = yaml.safe_load((project / "dvc.yaml").read_text())
-    dvc_yaml["stages"]["analyze_mnist_mlp"]["params"].remove("mnist_mlp.analysis")
+    dvc_yaml["stages"]["summarize_mnist_mlp"]["params"][-1]["params/mnist_mlp.yaml"].remove("mnist_mlp.analysis")
     dvc_yaml["stages"]["data_mnist"]["cmd"] += " --verbose"
     (project / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
     problems = differences(dump("snakemake", project), dump("dvc", project))
-    assert any(p.startswith("analyze_mnist_mlp.params") for p in problems)
+    assert any(p.startswith("summarize_mnist_mlp.params") for p in problems)
     assert any(p.startswith("data_mnist.cmd") for p in problems)
 
 
-@pytest.mark.parametrize("variant", ["extra"])
-def test_a_new_variant_appears_in_both_tools(project, variant):
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["mnist_mlp"]["variants"][variant] = {"train": {"epochs": 1}}
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+@pytest.mark.parametrize("section", ["mnist_mlp", "svd_compress", "cifar_transfer", "siamese"])
+def test_a_one_line_variant_appears_in_both_tools(project, section):
+    """One line in a family's params file, no other edit: a stage in both tools, read by its summary."""
+    path = project / "params" / f"{section}.yaml"
+    text = path.read_text()
+    path.write_text(re.sub(r"^(  variants:.*)$", r"\1\n    extra: {}", text, count=1, flags=re.M))
     snakemake, dvc = dump("snakemake", project), dump("dvc", project)
-    assert f"train_mnist_mlp@{variant}" in snakemake and f"train_mnist_mlp@{variant}" in dvc
+    stage = f"train_{section}@extra"
+    assert stage in snakemake and stage in dvc
+    outputs = set(snakemake[stage]["outs"])
+    assert outputs <= set(snakemake[f"summarize_{section}"]["deps"])
+    assert outputs <= set(dvc[f"summarize_{section}"]["deps"])
+    assert differences(snakemake, dvc) == []
 
 
 def test_config_may_only_override_the_profile(project):

@@ -1,95 +1,89 @@
-# Helpers shared by every rule file. Rules pass values to `dlrepro` only as --profile and paths,
-# and track the same params.yaml keys that their DVC stages list.
-import yaml
+# Helpers shared by the rule files: the params (read and checked by dlrepro itself, so both
+# tools and every stage see the same values and the same errors) and the registry's stages in
+# Snakemake's terms. Rules pass values to `dlrepro` only as --profile and paths.
+import re
+
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
+
+from dlrepro import registry
+from dlrepro.config import ParamsError, Params
 
 
-validate(config, "../schemas/params.schema.yaml")
-
-
-def _check_overrides(params_file="params.yaml"):
-    """dlrepro reads params.yaml itself: only `profile` may differ from it (--config profile=...)."""
-    with open(params_file) as f:
-        on_disk = yaml.safe_load(f)
-    changed = sorted(k for k in set(config) | set(on_disk) if k != "profile" and config.get(k) != on_disk.get(k))
+def _check_overrides():
+    """dlrepro reads the params files itself: only `profile` may differ (--config profile=...)."""
+    changed = sorted(k for k in config if k != "profile" and config[k] != PARAMS.raw.get(k))
     if changed:
         raise WorkflowError(
-            f"--config may only set profile; edit {params_file} for {', '.join(changed)} "
-            "(every stage reads its values from that file)"
+            f"--config may only set profile; edit {registry.PARAMS} or params/ for {', '.join(changed)} "
+            "(every stage reads its values from those files)"
         )
 
 
+try:
+    PARAMS = Params(registry.PARAMS, config["profile"])
+except ParamsError as exc:
+    raise WorkflowError(str(exc)) from None
 _check_overrides()
-
-
-def tracked(*keys):
-    """Values of the params.yaml keys (dotted paths) a rule depends on, keyed by path.
-
-    Snakemake re-runs a rule when these change, exactly as DVC does for its stage's params.
-    """
-    values = {}
-    for key in keys:
-        node = config
-        for part in key.split("."):
-            node = node[part]
-        values[key] = node
-    return values
+PROFILE = PARAMS.profile
 
 
 def variants(section):
     """Variant names of an experiment (profiles may override their values, not add names)."""
-    return list(config[section]["variants"])
+    return list(PARAMS.raw[section]["variants"])
 
 
-CONDA_ENV = "../envs/dlrepro.yaml"
+def value(key):
+    node = PARAMS.raw
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def tracked(stage):
+    """The values of the params keys a stage tracks, keyed by dotted path (a function of the
+    variant where the keys name it). Snakemake re-runs a job when they change, as DVC does."""
+    keys = [k for file_keys in stage.params.values() for k in file_keys]
+    if stage.variants:
+        return lambda wildcards: {k.format(variant=wildcards.variant): value(k.format(variant=wildcards.variant))
+                                  for k in keys}
+    return {k: value(k) for k in keys}
+
+
+def snakemake_syntax(text):
+    """A registry template in Snakemake's placeholders."""
+    return text.replace("{variant}", "{wildcards.variant}").replace("{profile}", "{params.profile}")
+
+
+def outputs(stage):
+    """Folders as directory() outputs, files as they are."""
+    return [path if path.endswith(".json") else directory(path) for path in stage.all_outs()]
+
+
+def inputs(stage):
+    collected = []
+    if stage.collects:
+        for variant in variants(stage.collects):
+            collected += [path.format(variant=variant) for s in registry.stages() if s.variants == stage.collects
+                          for path in s.all_outs()]
+    return [*stage.deps, *collected, *stage.code]
+
+
+def expanded_outputs(stage):
+    names = variants(stage.variants) if stage.variants else [None]
+    return [path.format(variant=name) for name in names for path in stage.all_outs()]
 
 
 def profiled(section):
-    """A section's values with the active profile's overrides merged over them (top level)."""
-    raw = config[section]
-    return {**raw, **raw.get("profiles", {}).get(config["profile"], {})}
+    """A shared section's values for the active profile, as dlrepro resolves them."""
+    return PARAMS.section(section)
 
 
-# Cores a torch stage reserves from the scheduler; dlrepro sets the same count itself.
-TORCH_THREADS = profiled("runtime")["threads"] or workflow.cores
-# Report pages rendered at once (each its own process and kernel), as dlrepro resolves it.
-REPORT_WORKERS = profiled("report")["workers"] or workflow.cores
-
-
-def code(*modules):
-    """Source files of the package a stage runs, so editing them re-runs the stage."""
-    return [f"src/dlrepro/{m}" for m in modules]
-
-
-# Image-classification families (workflow/rules/images.smk).
-VARIANT_OUTPUTS = ["runs", "provenance.json", "metrics.json"]
-
-
-def variant_values(section, *keys):
-    """tracked() for one variant's job: the section's shared keys, its variant, its profiles."""
-    return lambda wildcards: tracked(
-        "profile",
-        "runtime",
-        *(f"{section}.{k}" for k in keys),
-        f"{section}.variants.{wildcards.variant}",
-        f"{section}.profiles",
-    )
-
-
-def family_outputs(section, names=None):
-    return expand(
-        "results/{section}/{variant}/{output}",
-        section=section,
-        variant=names or variants(section),
-        output=VARIANT_OUTPUTS,
-    )
-
-
-def train_cmd(experiment, extra=""):
-    return (
-        f"dlrepro train {experiment} --variant {{wildcards.variant}} --params params.yaml --profile {{params.profile}}"
-        " --data {input.data} --runs {output.runs} --metrics {output.metrics}"
-        f" --provenance {{output.provenance}}{extra} --log {{log}}"
-    )
-
+CONDA_ENV = "../envs/dlrepro.yaml"
+# Cores a stage reserves from the scheduler; dlrepro sets the same counts itself.
+THREADS = {
+    "one": 1,
+    "torch": profiled("runtime")["threads"] or workflow.cores,  # torch threads per training stage
+    "report": profiled("report")["workers"] or workflow.cores,  # report pages rendered at once
+}
+STAGES = registry.stages()
+ALL_OUTPUTS = [path for stage in STAGES for path in expanded_outputs(stage)]

@@ -1,0 +1,359 @@
+"""The one declaration of the pipeline: every dataset, every experiment family, and their stages.
+
+Snakemake's rules (workflow/rules/stages.smk), the generated dvc.yaml (`make dag`), the CLI's
+choices and the params schema's required sections all come from this file. Adding a family
+means one `Experiment(...)` entry here, its module `experiments/<section>.py`, its params file
+`params/<section>.yaml` (and its schema definition) and its page `reports/templates/<page>.ipynb`.
+
+A stage is described once, as a template over its variant: the command, what it reads (data,
+upstream results, params keys) and what it writes. `{variant}` and `{profile}` stand for the
+variant and the active profile; each tool fills them in its own syntax. This module imports only
+the standard library: Snakemake imports it to build the DAG, so it must stay cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent  # src/dlrepro
+PARAMS = "params.yaml"  # profile, runtime, report: what every stage shares
+SHARED_SECTIONS = ("profile", "runtime", "report")
+
+
+def params_file(section: str) -> str:
+    """Where a section's values live: params.yaml for the shared ones, else params/<section>.yaml.
+
+    One small file per section keeps a DVC no-op fast: DVC re-reads a stage's params files for
+    every stage, so their size, not the whole project's values, sets the cost per stage.
+    """
+    return PARAMS if section in SHARED_SECTIONS else f"params/{section}.yaml"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset stage: `dlrepro data <name>` writes data/<name> from params section <name>."""
+
+    name: str
+    needs: str | None = None  # a dataset this one is computed from (features of utterances)
+    files: tuple[str, ...] = ()  # package files besides modules that the stage reads
+
+    @property
+    def module(self) -> str:
+        return f"dlrepro.data.{self.name}"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment family: params section, results/<section>, module experiments/<section>.py.
+
+    Every family has the same stages: `train_<section>@<variant>` for each variant of its params
+    (seeds inside), then `summarize_<section>`, whose folder is all its report page reads.
+    """
+
+    section: str
+    title: str
+    data: str  # the dataset it trains on
+    keys: tuple[str, ...]  # section keys a variant's training reads (with variants.<v> and profiles)
+    headline: tuple[str, ...]  # metrics summarised over seeds that the index and `dvc exp show` show
+    summary_keys: tuple[str, ...] = ("variants",)  # section keys the summary reads
+    upstream: str | None = None  # results/<upstream> every variant starts from ("<section>/<variant>")
+    pretrain_keys: tuple[str, ...] = ()  # a pretext stage (results/<section>/pretext) the variants start from
+    page: str | None = None  # the report page showing it (default: its own, reports/templates/<section>.ipynb)
+    curves: tuple[str, ...] = ("train_loss", "val_loss")  # history.csv columns `dvc plots show` draws
+    curve_x: str = "epoch"
+
+    @property
+    def name(self) -> str:
+        """The CLI's name for it: the section with dashes."""
+        return self.section.replace("_", "-")
+
+    @property
+    def module(self) -> str:
+        return f"dlrepro.experiments.{self.section}"
+
+
+DATASETS = (
+    Dataset("mnist"),
+    Dataset("fashion_mnist"),
+    Dataset("cifar10"),
+    Dataset("speech_denoise"),
+    Dataset("speech_utterances", files=("data/fsdd.sha256",)),
+    Dataset("speech_features", needs="speech_utterances"),
+)
+
+ACCURACY = ("test_accuracy",)
+SNR = ("test_snr_db",)
+EXPERIMENTS = (
+    Experiment("mnist_mlp", "MNIST MLP", "mnist", ("model", "train"), ACCURACY,
+               summary_keys=("model", "train", "analysis")),
+    Experiment("mlp_ablation", "MLP ablations", "mnist", ("model", "train"), ACCURACY,
+               summary_keys=("summary", "variants")),
+    Experiment("mnist_linear", "MNIST softmax regression", "mnist", ("train",), ACCURACY),
+    Experiment("layer_probes", "Random-unit layer probes", "mnist",
+               ("units", "draws", "probe_train_size", "steps", "lr", "weight_decay", "seed"),
+               ("last_layer_subset_test_accuracy",), upstream="mnist_mlp/default"),
+    Experiment("training_diagnosis", "Training diagnosis", "mnist",
+               ("model", "softmax_output", "train", "diagnostics", "broken"), ("test_accuracy", "broken_test_accuracy")),
+    Experiment("input_order", "Input-pipeline order", "mnist", ("storage", "model", "train", "orders"), ACCURACY,
+               page="training_diagnosis"),
+    Experiment("svd_compress", "SVD compression", "mnist", ("method", "finetune", "loop"),
+               ("test_accuracy", "size_pct"), summary_keys=("claim", "variants"), upstream="mnist_mlp/default"),
+    Experiment("fmnist_mlp_grid", "Fashion-MNIST MLP grid", "fashion_mnist", ("data", "model", "train"), ACCURACY),
+    Experiment("fmnist_cnn", "Fashion-MNIST CNN", "fashion_mnist", ("data", "model", "train"), ACCURACY),
+    Experiment("cifar_cnn", "CIFAR-10 CNN", "cifar10", ("data", "model", "train"), ACCURACY),
+    Experiment("cifar_augment", "CIFAR-10 augmentation", "cifar10", ("data", "model", "train", "augment"), ACCURACY),
+    Experiment("cifar_transfer", "CIFAR-10 self-supervised transfer", "cifar10", ("data", "model", "finetune", "train"),
+               ACCURACY, upstream="cifar_transfer/pretext", pretrain_keys=("data", "model", "pretext")),
+    Experiment("denoise", "Speech denoising", "speech_denoise", ("model", "train"), SNR),
+    Experiment("lstm_ibm", "LSTM mask denoising", "speech_features", ("scheme", "model", "train"), SNR),
+    Experiment("siamese", "Siamese speaker verification", "speech_features", ("model", "eval", "train"),
+               ("test_pair_accuracy", "test_eer")),
+    Experiment("continuation", "Audio continuation", "speech_denoise", ("clip", "model", "train"), SNR),
+)
+
+DATASET = {d.name: d for d in DATASETS}
+EXPERIMENT = {e.section: e for e in EXPERIMENTS}
+SECTIONS = (*SHARED_SECTIONS, *DATASET, *EXPERIMENT)  # every params section, all required
+REPORT_SOURCES = ("reports/reference.csv",)  # what the report reads besides summaries and templates
+
+
+def experiment(name: str) -> Experiment:
+    """An experiment by its CLI name (dashes) or section (underscores)."""
+    return EXPERIMENT[name.replace("-", "_")]
+
+
+# ---- stages ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage, or one per variant when `variants` names the section whose variants it runs.
+
+    cmd, deps, outs, metrics and log may contain `{variant}` and `{profile}`; params maps a
+    params file to the keys of it that the stage tracks. `collects` names a section whose every
+    variant's outputs the stage reads: DVC sees them as the folder results/<section>/variants
+    (so a variant added to params needs no new dvc.yaml), Snakemake as the list of files.
+    """
+
+    name: str
+    cmd: str
+    deps: tuple[str, ...]
+    outs: tuple[str, ...]
+    params: dict[str, tuple[str, ...]]
+    log: str
+    code: tuple[str, ...]  # source files (relative to the project) of every module the command imports
+    variants: str | None = None
+    collects: str | None = None
+    metrics: tuple[str, ...] = ()
+    threads: str = "one"  # one core, "torch" (runtime.threads) or "report" (report.workers)
+
+    def all_outs(self) -> tuple[str, ...]:
+        return (*self.outs, *self.metrics)
+
+
+def variant_folder(section: str, variant: str) -> str:
+    return f"results/{section}/variants/{variant}"
+
+
+def _outputs(folder: str) -> dict[str, str]:
+    return {"runs": f"{folder}/runs", "metrics": f"{folder}/metrics.json", "provenance": f"{folder}/provenance.json"}
+
+
+def upstream_folder(upstream: str) -> str:
+    """results/<section>/variants/<variant> for "<section>/<variant>"; a pretext is not a variant."""
+    section, variant = upstream.split("/")
+    return f"results/{section}/pretext" if variant == "pretext" else variant_folder(section, variant)
+
+
+def _command(*words: str) -> str:
+    return " ".join(w for w in words if w)
+
+
+def _common(log: str) -> str:
+    return f"--params {PARAMS} --profile {{profile}} --log {log}"
+
+
+def _tracked(section: str, keys: tuple[str, ...], *shared: str) -> dict[str, tuple[str, ...]]:
+    return {PARAMS: ("profile", *shared), params_file(section): tuple(f"{section}.{k}" for k in keys)}
+
+
+def dataset_stage(d: Dataset) -> Stage:
+    log = f"logs/data_{d.name}.log"
+    source = f"data/{d.needs}" if d.needs else ""
+    return Stage(
+        name=f"data_{d.name}",
+        cmd=_command("dlrepro data", d.name, f"--data {source}" if source else "", f"--out data/{d.name}",
+                     _common(log)),
+        deps=(source,) if source else (),
+        outs=(f"data/{d.name}",),
+        params={PARAMS: ("profile",), params_file(d.name): (d.name,)},
+        log=log,
+        code=(*module_files(d.module), *(f"src/dlrepro/{f}" for f in d.files)),
+    )
+
+
+def _training(e: Experiment, kind: str, folder: str, keys: tuple[str, ...], log: str, *,
+              upstream: str | None = None, variants: str | None = None) -> Stage:
+    out = _outputs(folder)
+    upstream_dir = upstream_folder(upstream) if upstream else ""
+    return Stage(
+        name=f"{kind}_{e.section}",
+        cmd=_command(f"dlrepro {kind}", e.name, "--variant {variant}" if variants else "", f"--data data/{e.data}",
+                     f"--upstream {upstream_dir}" if upstream else "", f"--runs {out['runs']}",
+                     f"--metrics {out['metrics']}", f"--provenance {out['provenance']}", _common(log)),
+        deps=(f"data/{e.data}", *(_outputs(upstream_dir).values() if upstream else ())),
+        outs=(out["runs"], out["provenance"]),
+        metrics=(out["metrics"],),
+        params=_tracked(e.section, (*keys, *(["variants.{variant}"] if variants else []), "profiles"), "runtime"),
+        log=log,
+        code=module_files(e.module),
+        variants=variants,
+        threads="torch",
+    )
+
+
+def experiment_stages(e: Experiment) -> list[Stage]:
+    """pretrain (where declared), train@variant, summarize."""
+    stages = []
+    if e.pretrain_keys:
+        stages.append(_training(e, "pretrain", f"results/{e.section}/pretext", e.pretrain_keys,
+                                f"logs/pretrain_{e.section}.log"))
+    stages.append(_training(e, "train", variant_folder(e.section, "{variant}"), e.keys,
+                            f"logs/train_{e.section}/{{variant}}.log", upstream=e.upstream, variants=e.section))
+    log, summary = f"logs/summarize_{e.section}.log", f"results/{e.section}/summary"
+    upstream_dir = upstream_folder(e.upstream) if e.upstream else ""
+    stages.append(Stage(
+        name=f"summarize_{e.section}",
+        cmd=_command("dlrepro summarize", e.name, f"--data data/{e.data}",
+                     f"--upstream {upstream_dir}" if e.upstream else "", f"--results results/{e.section}/variants",
+                     f"--out {summary}", _common(log)),
+        deps=(f"data/{e.data}", *(_outputs(upstream_dir).values() if e.upstream else ())),
+        collects=e.section,
+        outs=(summary,),
+        params=_tracked(e.section, (*e.summary_keys, "profiles"), "runtime"),
+        log=log,
+        code=module_files(e.module),
+        threads="torch",
+    ))
+    return stages
+
+
+def pages() -> list[str]:
+    """Report pages besides the index, one per experiment unless it shares another's."""
+    return sorted({e.page or e.section for e in EXPERIMENTS})
+
+
+def report_stage() -> Stage:
+    log = "logs/report.log"
+    templates = tuple(f"reports/templates/{p}.ipynb" for p in ("index", *pages()))
+    return Stage(
+        name="report",
+        cmd=_command("dlrepro report --results results --reference reports/reference.csv --templates reports/templates",
+                     "--out reports/html", _common(log)),
+        deps=(*(f"results/{e.section}/summary" for e in EXPERIMENTS), *REPORT_SOURCES, *templates),
+        outs=("reports/html",),
+        params={PARAMS: ("profile", "report")},
+        log=log,
+        code=tuple(sorted(set(module_files("dlrepro.report.render")) | notebook_code(templates))),
+        threads="report",
+    )
+
+
+def stages() -> list[Stage]:
+    """Every stage, in a readable order: data, then each family's stages, then the report."""
+    return [*map(dataset_stage, DATASETS), *(s for e in EXPERIMENTS for s in experiment_stages(e)), report_stage()]
+
+
+# ---- code dependencies: the modules a command imports, transitively ---------------------------
+
+ROOT = PACKAGE.parent.parent  # the project: src/dlrepro/.. /..
+ENTRY = "dlrepro.cli"
+# The registry is left out of every stage's code: what in it concerns a stage (its command,
+# inputs, outputs and params keys) is part of the stage's definition, which both tools track.
+NOT_CODE = {"dlrepro.registry"}
+
+
+def _module_path(name: str) -> Path | None:
+    parts = name.split(".")[1:]
+    base = PACKAGE.joinpath(*parts)
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _parents(name: str) -> list[str]:
+    """dlrepro.a.b imports dlrepro and dlrepro.a first (their __init__.py run)."""
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+# `from a.b import c, d` (parenthesised over lines too) and `import a.b as x, c`, at any depth: an
+# import inside a function runs when it is called. A regex, as ast.walk over every module costs
+# Snakemake a second at every start.
+_FROM = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]*)", re.M)
+_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n#]*)", re.M)
+
+
+def _imported(source: str, package: str) -> set[str]:
+    found = set()
+    for module, names in _FROM.findall(source):
+        level = len(module) - len(module.lstrip("."))
+        if level:
+            base = package.rsplit(".", level - 1)[0] if level > 1 else package
+            module = f"{base}.{module[level:]}" if module[level:] else base
+        found.add(module)
+        # `from dlrepro.report import figures` imports the submodule figures
+        found.update(f"{module}.{n.split()[0]}" for n in names.strip("()").replace("\n", " ").split(",") if n.strip())
+    for names in _IMPORT.findall(source):
+        found.update(n.split()[0] for n in names.split(",") if n.strip())
+    return {m for m in found if m.split(".")[0] == "dlrepro" and _module_path(m) is not None}
+
+
+@functools.cache
+def _imports(name: str, top_level_only: bool = False) -> frozenset[str]:
+    """dlrepro modules a module imports; top_level_only: those its import runs (no function's)."""
+    path = _module_path(name)
+    source = path.read_text()
+    if top_level_only:
+        source = "\n".join(line for line in source.splitlines() if not line.startswith((" ", "\t")))
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    return frozenset(_imported(source, package))
+
+
+def closure(*entries: str) -> list[str]:
+    """Every dlrepro module the entry modules import, transitively, with their packages."""
+    seen, todo = set(), list(entries)
+    while todo:
+        name = todo.pop()
+        if name in seen or name in NOT_CODE:
+            continue
+        seen.add(name)
+        todo.extend(_parents(name))
+        # The CLI imports each stage's module when that stage runs: only its top-level imports
+        # are every stage's; the stage's own module is the other entry.
+        todo.extend(_imports(name, top_level_only=name == ENTRY))
+    return sorted(seen)
+
+
+def _relative(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+@functools.cache
+def module_files(module: str) -> tuple[str, ...]:
+    """Source files of a stage whose command runs `module` through the CLI."""
+    return tuple(sorted(_relative(_module_path(m)) for m in closure(ENTRY, module)))
+
+
+def notebook_code(templates: tuple[str, ...]) -> set[str]:
+    """Source files the report's notebooks import (they run in their own kernels)."""
+    modules = set()
+    for template in templates:
+        cells = json.loads((ROOT / template).read_text())["cells"]
+        modules |= _imported("\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code"), "dlrepro")
+    return {_relative(_module_path(m)) for m in closure(*modules)}
