@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 MIRROR ?= $(abspath ../shared/data)
 
-.PHONY: setup pipeline test benchmarks clean
+.PHONY: setup pipeline test dag benchmarks clean
 
 setup: $(VENV)/.installed
 
@@ -24,8 +24,13 @@ pipeline: setup
 test: setup
 	PATH="$(abspath $(BIN)):$$PATH" DLREPRO_MIRROR="$${DLREPRO_MIRROR:-$(MIRROR)}" $(BIN)/pytest -n auto --dist loadfile
 
+# dvc.yaml is generated from src/dlrepro/registry.py: run this after changing the registry or an
+# import, and commit the result (a test fails while it is stale).
+dag: setup
+	$(BIN)/python -m dlrepro.dvc_yaml dvc.yaml
+
 benchmarks: setup
-	cd benchmarks && PATH="$(abspath $(BIN)):$$PATH" python mlp_throughput.py && python engine_vs_dataloader.py
+	cd benchmarks && PATH="$(abspath $(BIN)):$$PATH" python mlp_throughput.py && python engine_vs_dataloader.py && python noop.py
 
 clean:
 	rm -rf data results logs reports/html .snakemake

@@ -147,6 +147,14 @@ def cmd_probe(args: argparse.Namespace, params: Params) -> None:
              metrics["params"]["probe"]["units"], acc["mean"])
 
 
+def cmd_check(args: argparse.Namespace, params: Params) -> None:
+    """Everything a run reads is valid: written only then (main() already loaded and validated)."""
+    from dlrepro.io import write_json
+
+    write_json(args.out, params.check())
+    log.info("params valid for profile %s", params.profile)
+
+
 def cmd_report(args: argparse.Namespace, params: Params) -> None:
     from dlrepro.report import render
 
@@ -230,6 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder for accuracies, figures, metrics and provenance")
     _common(p)
     p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("check", help="validate every params file and resolve every section for the profile")
+    p.add_argument("--out", type=Path, required=True, help="JSON file written when the params are valid")
+    _common(p)
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("report", help="execute the report notebooks and render them to HTML")
     p.add_argument("--results", type=Path, required=True, help="results folder of all experiments")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ def atomic_path(target: str | Path, directory: bool = False) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(target)
     if directory:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
         os.chmod(tmp, 0o755)
@@ -49,6 +51,16 @@ def atomic_path(target: str | Path, directory: bool = False) -> Iterator[Path]:
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Temporary siblings of target left by a killed run (kill -9 skips every cleanup).
+
+    Each output has one producer, so nothing else writes these names while this one does.
+    """
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*"):
+        if stale.name.endswith(".tmp") or ".old-" in stale.name:
+            shutil.rmtree(stale) if stale.is_dir() and not stale.is_symlink() else stale.unlink(missing_ok=True)
 
 
 def write_json(path: str | Path, data: Any) -> None:

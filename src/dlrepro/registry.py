@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent  # src/dlrepro
@@ -263,9 +263,34 @@ def report_stage() -> Stage:
     )
 
 
+SCHEMA = "workflow/schemas/params.schema.yaml"
+PARAMS_CHECK = "results/params_check.json"
+
+
+def check_stage() -> Stage:
+    """Validates every params file first: a typo stops the run before any stage deletes an output.
+
+    Its output's bytes do not change while the params stay valid, so it re-runs nothing downstream
+    (DVC compares hashes; Snakemake is told to ignore its timestamp). Every other stage needs it.
+    """
+    log = "logs/check_params.log"
+    files = sorted({params_file(s) for s in SECTIONS})
+    return Stage(
+        name="check_params",
+        cmd=_command(f"dlrepro check --out {PARAMS_CHECK}", _common(log)),
+        deps=(*files, SCHEMA),
+        outs=(PARAMS_CHECK,),
+        params={PARAMS: ("profile",)},
+        log=log,
+        code=module_files("dlrepro.config"),
+    )
+
+
 def stages() -> list[Stage]:
-    """Every stage, in a readable order: data, then each family's stages, then the report."""
-    return [*map(dataset_stage, DATASETS), *(s for e in EXPERIMENTS for s in experiment_stages(e)), report_stage()]
+    """Every stage, in a readable order: the params check, data, each family's stages, the report."""
+    after_check = [*map(dataset_stage, DATASETS), *(s for e in EXPERIMENTS for s in experiment_stages(e)),
+                   report_stage()]
+    return [check_stage(), *(replace(s, deps=(PARAMS_CHECK, *s.deps)) for s in after_check)]
 
 
 # ---- code dependencies: the modules a command imports, transitively ---------------------------

@@ -53,3 +53,16 @@ def test_history_csv_leaves_out_seconds_and_matches_pandas(tmp_path, float_forma
     write_history(tmp_path / "history.csv", rows, float_format)
     expected = pd.DataFrame(rows).drop(columns="seconds").to_csv(index=False, float_format=float_format)
     assert (tmp_path / "history.csv").read_text() == expected
+
+
+def test_leftovers_of_a_killed_write_go_with_the_next_one(tmp_path):
+    """kill -9 skips every cleanup: the next write of the same output removes what it left."""
+    (tmp_path / ".runs.abc123.tmp").mkdir()
+    (tmp_path / ".runs.abc123.tmp" / "model.pt").write_bytes(b"half")
+    (tmp_path / ".runs.old-999").mkdir()
+    (tmp_path / ".metrics.json.x1.tmp").write_text("half")
+    (tmp_path / ".runs_other.q.tmp").mkdir()  # another output's: left alone
+    with atomic_path(tmp_path / "runs", directory=True) as tmp:
+        (tmp / "model.pt").write_bytes(b"whole")
+    write_json(tmp_path / "metrics.json", {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".runs_other.q.tmp", "metrics.json", "runs"]

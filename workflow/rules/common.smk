@@ -2,6 +2,7 @@
 # tools and every stage see the same values and the same errors) and the registry's stages in
 # Snakemake's terms. Rules pass values to `dlrepro` only as --profile and paths.
 import re
+import sys
 
 from snakemake.exceptions import WorkflowError
 
@@ -22,7 +23,8 @@ def _check_overrides():
 try:
     PARAMS = Params(registry.PARAMS, config["profile"])
 except ParamsError as exc:
-    raise WorkflowError(str(exc)) from None
+    # The file and dotted key first, as dlrepro and DVC say them, not under a traceback.
+    sys.exit(f"Invalid params: {exc}")
 _check_overrides()
 PROFILE = PARAMS.profile
 
@@ -65,7 +67,9 @@ def inputs(stage):
         for variant in variants(stage.collects):
             collected += [path.format(variant=variant) for s in registry.stages() if s.variants == stage.collects
                           for path in s.all_outs()]
-    return [*stage.deps, *collected, *stage.code]
+    # The params check's output is the same bytes while the params are valid: its time says nothing.
+    deps = [ancient(d) if d == registry.PARAMS_CHECK else d for d in stage.deps]
+    return [*deps, *collected, *stage.code]
 
 
 def expanded_outputs(stage):
