@@ -15,6 +15,7 @@ comparison and WAV excerpts (clean, noisy, each denoiser) for the report's playe
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -126,11 +127,12 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
                                   pair.rate)[:n] for v in variants}
     floor = next(iter(metrics.values()))
     fc_cnn = comparison(metrics, "fc5", "cnn1d")
+    best = table.loc[table["test_snr_db"].idxmax(), "variant"]
     with summary_folder(out_dir, results_dir, variants) as tmp:
         table.to_csv(tmp / "results.csv", index=False, float_format="%.4f")
         write_json(tmp / "summary.json", {"noisy_snr_db": floor["noisy_snr_db"], "noisy_si_sdr_db": floor["noisy_si_sdr_db"],
                                           "oracle_ibm_snr_db": floor["oracle_ibm_snr_db"], "fc_vs_cnn": fc_cnn,
-                                          "best": table.loc[table["test_snr_db"].idxmax(), "variant"]})
+                                          "best": best})
         figs.snr_bars(table, floor["noisy_snr_db"], floor["oracle_ibm_snr_db"], tmp / "snr.png",
                       "held-out SNR per denoiser (mean and 95% interval over seeds)")
         figs.spectrograms({"noisy": noisy, "clean": clean, **{f"denoised: {v}": w for v, w in denoised.items()}},
@@ -139,4 +141,9 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
         audio_dir.mkdir()
         for name, wave in {"clean": clean, "noisy": noisy, **denoised}.items():
             audio.write_wav(audio_dir / f"{name}.wav", wave, pair.rate)
+        # The best denoiser's output on the separate test files, for the page's players.
+        best_files = tmp / "best_test_files"
+        best_files.mkdir()
+        for wav in sorted((results_dir / best / "runs" / f"seed{first[best]}").glob("denoised_test_x_*.wav")):
+            shutil.copyfile(wav, best_files / wav.name)
     return table
