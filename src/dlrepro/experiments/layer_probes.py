@@ -17,12 +17,12 @@ import torch
 import torch.nn.functional as F
 
 from dlrepro.data import mnist
-from dlrepro.io import read_json
-from dlrepro.models.mlp import from_section, layer_features
+from dlrepro.models.mlp import layer_features
 from dlrepro.report.summary import copy_from_runs, summary_folder
 from dlrepro.train.engine import start_stage
 from dlrepro.train.seeds import run_seeds
 from dlrepro.train.splits import load_splits
+from dlrepro.train.trained import TrainedMLP
 
 log = logging.getLogger(__name__)
 
@@ -74,23 +74,16 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
 
     from dlrepro.report import figures
 
-    if upstream is None:
-        raise ValueError(f"{label}: needs --upstream (a trained mnist-mlp variant's folder)")
-    upstream = Path(upstream)
+    trained = TrainedMLP(upstream, label)
     started, device = start_stage(runtime)
-    trained = read_json(upstream / "provenance.json")
-    model_values, t = trained["params"]["model"], trained["params"]["train"]
-    train_split, val_split, test_split, _, data_meta = load_splits(data_dir, t, device)
+    train_split, val_split, test_split, _, data_meta = load_splits(data_dir, trained.params["train"], device)
     gen = torch.Generator().manual_seed(values["seed"])
     fit_idx = torch.randperm(len(train_split), generator=gen)[:values["probe_train_size"]].sort().values
     k = values["units"]
-    seeds = [run["seed"] for run in trained["per_seed"]]
     rows, shown, accuracy_arrays = [], {}, []
 
     def probe_seed(seed: int, _generator: torch.Generator, _seed_dir: Path):
-        model = from_section(model_values).to(device)
-        model.load_state_dict(torch.load(upstream / "runs" / f"seed{seed}" / "model.pt", map_location=device,
-                                         weights_only=True))
+        model = trained.model(seed, device)
         fit_feats = layer_features(model, train_split.x[fit_idx.to(device)])
         val_feats, test_feats = layer_features(model, val_split.x), layer_features(model, test_split.x)
         names = ["input"] + [f"hidden {i + 1}" for i in range(len(fit_feats) - 1)]
@@ -112,7 +105,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                               "best_subset_test": float(test_acc[best]), "worst_subset_test": float(test_acc[worst])})
             seed_acc.append(test_acc.numpy())
             seed_summary[name] = float(test_acc[best])
-            if seed == seeds[0]:
+            if seed == trained.seeds[0]:
                 # class-mean activation of the chosen units on test images, to show what they respond to
                 for kind, draw in (("best", best), ("worst", worst)):
                     units = subsets[draw].numpy()
@@ -143,9 +136,9 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     data = {"source": data_meta["source"], "n_train": len(fit_idx), "n_val": len(val_split), "n_test": len(test_split)}
     setting = (f"{values['draws']} random subsets of {k} units per layer and seed; softmax regression on "
                f"{len(fit_idx)} training images, best and worst subset picked on validation, scored on test")
-    return run_seeds(label, seeds, probe_seed, runs_dir, metrics_path, provenance_path,
+    return run_seeds(label, trained.seeds, probe_seed, runs_dir, metrics_path, provenance_path,
                      summary={"last_layer_subset_test_accuracy": (0, 1), "last_layer_best_subset_test_accuracy": (0, 1)},
-                     params={"probe": values, "model": model_values}, data=data, setting=setting, started=started,
+                     params={"probe": values, "model": trained.params["model"]}, data=data, setting=setting, started=started,
                      device=device, finish=write_tables)
 
 

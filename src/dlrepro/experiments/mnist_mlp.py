@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from dlrepro.io import read_json
 from dlrepro.models.mlp import from_section, layer_features
 from dlrepro.report.summary import copy_from_runs, summary_folder
 from dlrepro.train.engine import fit, start_stage
 from dlrepro.train.seeds import run_on_splits
 from dlrepro.train.splits import load_splits
+from dlrepro.train.trained import TrainedMLP
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where used: it costs every training stage 0.2 s to start
@@ -54,7 +54,7 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
         return analyze(data_dir, results_dir / ANALYSED, values["analysis"], runtime, tmp)
 
 
-def analyze(data_dir: str | Path, trained: Path, a: dict, runtime: dict, tmp: Path) -> pd.DataFrame:
+def analyze(data_dir: str | Path, variant_dir: Path, a: dict, runtime: dict, tmp: Path) -> pd.DataFrame:
     """PCA and t-SNE maps and a linear probe per layer of the first seed's model of a trained variant."""
     import pandas as pd
     from sklearn.decomposition import PCA
@@ -66,13 +66,10 @@ def analyze(data_dir: str | Path, trained: Path, a: dict, runtime: dict, tmp: Pa
     from dlrepro.report import figures
 
     _, device = start_stage(runtime)
-    trained_with = read_json(trained / "provenance.json")["params"]
-    t = trained_with["train"]
-    train_split, _, test_split, _, _ = load_splits(data_dir, t, device)
-    seed = t["seeds"][0]
-    model = from_section(trained_with["model"]).to(device)
-    model.load_state_dict(torch.load(trained / "runs" / f"seed{seed}" / "model.pt", map_location=device,
-                                     weights_only=True))
+    trained = TrainedMLP(variant_dir, "mnist-mlp summarize")
+    train_split, _, test_split, _, _ = load_splits(data_dir, trained.params["train"], device)
+    seed = trained.seeds[0]
+    model = trained.model(seed, device)
 
     rng = np.random.default_rng(0)
     shown = np.sort(rng.choice(len(test_split), size=min(a["n_images"], len(test_split)), replace=False))

@@ -25,12 +25,13 @@ from torch.nn.utils import prune
 from dlrepro.io import read_json, write_json
 from dlrepro.models import compressed
 from dlrepro.models.lowrank import FactorisedLinear, SVDLinear, factorise, full_rank, singular_values, truncated_svd
-from dlrepro.models.mlp import MLP, from_section
+from dlrepro.models.mlp import MLP
 from dlrepro.report.summary import summary_folder
 from dlrepro.train.engine import Split, configure, evaluate, fit, make_optimizer, start_stage
 from dlrepro.train.provenance import read_result
 from dlrepro.train.seeds import run_seeds
 from dlrepro.train.splits import load_splits
+from dlrepro.train.trained import TrainedMLP
 from dlrepro.train.stats import mean_ci95
 
 if TYPE_CHECKING:
@@ -130,22 +131,16 @@ def describe(method: dict, values: dict) -> str:
 
 def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
           provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
-    if upstream is None:
-        raise ValueError(f"{label}: needs --upstream (the trained baseline's folder)")
-    upstream = Path(upstream)
+    base = TrainedMLP(upstream, label)
     started, device = start_stage(runtime)
-    base = read_json(upstream / "provenance.json")
-    bt, model_values = base["params"]["train"], base["params"]["model"]
     # The baseline's own validation split: its images were never trained on, here either.
-    train_split, val_split, test_split, _, data_meta = load_splits(data_dir, bt, device)
+    train_split, val_split, test_split, _, data_meta = load_splits(data_dir, base.params["train"], device)
     method, f = values["method"], values["finetune"]
-    seeds = [run["seed"] for run in base["per_seed"]]
     timing = {}  # filled by the first seed that trains with SVD in the loop
 
     def compress_seed(seed: int, generator: torch.Generator, seed_dir: Path):
-        baseline_path = upstream / "runs" / f"seed{seed}" / "model.pt"
-        model = from_section(model_values).to(device)
-        model.load_state_dict(torch.load(baseline_path, map_location=device, weights_only=True))
+        baseline_path = base.checkpoint(seed)
+        model = base.model(seed, device)
         baseline = {"test": evaluate(model, test_split), "val": evaluate(model, val_split)}
         record = {"baseline_bytes": baseline_path.stat().st_size,
                   "baseline_test_accuracy": baseline["test"]["accuracy"],
@@ -176,7 +171,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
         model = finalize(model).cpu()
         for precision in PRECISIONS:
             suffix = "" if precision == "float32" else "_int8"
-            state = compressed.encode(model, model_values["activation"], int8=precision == "int8")
+            state = compressed.encode(model, base.params["model"]["activation"], int8=precision == "int8")
             path = seed_dir / f"model_{precision}.pt"
             record[f"stored_bytes{suffix}"] = compressed.save(state, path)
             record[f"payload_bytes{suffix}"] = compressed.payload_bytes(state)
@@ -191,9 +186,9 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
 
     data = {"source": data_meta["source"], "n_train": len(train_split), "n_val": len(val_split),
             "n_test": len(test_split)}
-    baseline_bytes = (upstream / "runs" / f"seed{seeds[0]}" / "model.pt").stat().st_size
-    return run_seeds(label, seeds, compress_seed, runs_dir, metrics_path, provenance_path, summary=SUMMARY,
-                     params={"method": method, "finetune": f, "loop": values["loop"], "baseline": base["params"]},
+    baseline_bytes = base.checkpoint(base.seeds[0]).stat().st_size
+    return run_seeds(label, base.seeds, compress_seed, runs_dir, metrics_path, provenance_path, summary=SUMMARY,
+                     params={"method": method, "finetune": f, "loop": values["loop"], "baseline": base.params},
                      data=data, setting=describe(method, values), started=started, device=device,
                      extra={"baseline_bytes": baseline_bytes, "step_cost": timing})
 
@@ -288,15 +283,12 @@ def claim_check(metrics: dict[str, dict], rows: list[dict], claim: dict) -> dict
 
 
 @torch.no_grad()
-def spectra(baseline_runs: Path, model_values: dict, seeds: list[int]) -> np.ndarray:
+def spectra(base: TrainedMLP) -> np.ndarray:
     """Singular values of every hidden weight matrix: [seed, layer, index], NaN past the rank."""
-    hidden = model_values["hidden"]
-    out = np.full((len(seeds), len(hidden), max(hidden)), np.nan, dtype=np.float32)
-    for i, seed in enumerate(seeds):
-        model = from_section(model_values)
-        model.load_state_dict(torch.load(baseline_runs / f"seed{seed}" / "model.pt", map_location="cpu",
-                                         weights_only=True))
-        for j, layer in enumerate(model.hidden):
+    hidden = base.params["model"]["hidden"]
+    out = np.full((len(base.seeds), len(hidden), max(hidden)), np.nan, dtype=np.float32)
+    for i, seed in enumerate(base.seeds):
+        for j, layer in enumerate(base.model(seed).hidden):
             s = singular_values(layer.weight).float().numpy()
             out[i, j, :len(s)] = s
     return out
@@ -309,14 +301,12 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
 
     from dlrepro.report import compression as figures
 
-    if upstream is None:
-        raise ValueError("svd-compress summarize: needs --upstream (the trained baseline's folder)")
+    base = TrainedMLP(upstream, "svd-compress summarize")
     configure(runtime["threads"])
-    results_dir, upstream = Path(results_dir), Path(upstream)
+    results_dir = Path(results_dir)
     rows, metrics = _table(results_dir, variants)
     claim = claim_check(metrics, rows, values["claim"])
-    base = read_json(upstream / "provenance.json")
-    values_s = spectra(upstream / "runs", base["params"]["model"], [r["seed"] for r in base["per_seed"]])
+    values_s = spectra(base)
     step_cost = {v: read_json(results_dir / v / "provenance.json")["step_cost"] for v in variants
                  if metrics[v]["params"]["method"]["training"] == "loop"}
     table = pd.DataFrame(rows)
