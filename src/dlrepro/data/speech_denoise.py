@@ -117,7 +117,8 @@ def prepare(values: dict, out: str | Path) -> dict:
     return meta
 
 
-PAIR_ARRAYS = ["clean", "dirty", "bounds", "noisy_mag", "clean_mag", "ibm", "frame_bounds", "test_wave", "test_offsets"]
+PAIR_ARRAYS = ["clean", "dirty", "bounds", "noisy_mag", "clean_mag", "ibm", "frame_bounds", "test_wave",
+               "test_offsets"]
 TRAIN, VAL, TEST = 0, 1, 2  # the parts, in the order of PARTS
 
 

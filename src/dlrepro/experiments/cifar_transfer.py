@@ -4,8 +4,9 @@ pretrain(): on the unlabelled images (the training set less the validation and l
 images), a CNN learns which of three views it sees: the original, flipped upside down, or
 rotated by 90 degrees. Each seed's trunk is saved.
 train(): a variant either trains the same architecture from scratch on the labelled images,
-or starts from the pretext trunk of the same seed (upstream: the pretext stage's folder) with a new head, the trunk at trunk_lr_scale
-times the head's learning rate (0 freezes its weights; BatchNorm statistics still adapt).
+or starts from the pretext trunk of the same seed (upstream: the pretext stage's folder) with a
+new head, the trunk at trunk_lr_scale times the head's learning rate (0 freezes its weights;
+BatchNorm statistics still adapt).
 """
 
 from __future__ import annotations

@@ -136,10 +136,10 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     data = {"source": data_meta["source"], "n_train": len(fit_idx), "n_val": len(val_split), "n_test": len(test_split)}
     setting = (f"{values['draws']} random subsets of {k} units per layer and seed; softmax regression on "
                f"{len(fit_idx)} training images, best and worst subset picked on validation, scored on test")
-    return run_seeds(label, trained.seeds, probe_seed, runs_dir, metrics_path, provenance_path,
-                     summary={"last_layer_subset_test_accuracy": (0, 1), "last_layer_best_subset_test_accuracy": (0, 1)},
-                     params={"probe": values, "model": trained.params["model"]}, data=data, setting=setting, started=started,
-                     device=device, finish=write_tables)
+    summary = {"last_layer_subset_test_accuracy": (0, 1), "last_layer_best_subset_test_accuracy": (0, 1)}
+    return run_seeds(label, trained.seeds, probe_seed, runs_dir, metrics_path, provenance_path, summary=summary,
+                     params={"probe": values, "model": trained.params["model"]}, data=data, setting=setting,
+                     started=started, device=device, finish=write_tables)
 
 
 def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
