@@ -3,7 +3,7 @@
 Snakemake's rules (workflow/rules/stages.smk), the generated dvc.yaml (`make dag`), the CLI's
 choices and the params schema's required sections all come from this file. Adding a family
 means one `Experiment(...)` entry here, its module `experiments/<section>.py`, its params file
-`params/<section>.yaml` (and its schema definition) and its page `reports/templates/<page>.ipynb`.
+`params/<section>.yaml` (and its schema definition) and its page `reports/templates/<section>.ipynb`.
 
 A stage is described once, as a template over its variant: the command, what it reads (data,
 upstream results, params keys) and what it writes. `{variant}` and `{profile}` stand for the
@@ -62,7 +62,6 @@ class Experiment:
     summary_keys: tuple[str, ...] = ("variants",)  # section keys the summary reads
     upstream: str | None = None  # results/<upstream> every variant starts from ("<section>/<variant>")
     pretrain_keys: tuple[str, ...] = ()  # a pretext stage (results/<section>/pretext) the variants start from
-    page: str | None = None  # the report page showing it (default: its own, reports/templates/<section>.ipynb)
     curves: tuple[str, ...] = ("train_loss", "val_loss")  # history.csv columns `dvc plots show` draws
     curve_x: str = "epoch"
 
@@ -98,8 +97,7 @@ EXPERIMENTS = (
                ("last_layer_subset_test_accuracy",), upstream="mnist_mlp/default"),
     Experiment("training_diagnosis", "Training diagnosis", "mnist",
                ("model", "softmax_output", "train", "diagnostics", "broken"), ("test_accuracy", "broken_test_accuracy")),
-    Experiment("input_order", "Input-pipeline order", "mnist", ("storage", "model", "train", "orders"), ACCURACY,
-               page="training_diagnosis"),
+    Experiment("input_order", "Input-pipeline order", "mnist", ("storage", "model", "train", "orders"), ACCURACY),
     Experiment("svd_compress", "SVD compression", "mnist", ("method", "finetune", "loop"),
                ("test_accuracy", "size_pct"), summary_keys=("claim", "variants"), upstream="mnist_mlp/default"),
     Experiment("fmnist_mlp_grid", "Fashion-MNIST MLP grid", "fashion_mnist", ("data", "model", "train"), ACCURACY),
@@ -164,9 +162,8 @@ def _outputs(folder: str) -> dict[str, str]:
 
 
 def upstream_folder(upstream: str) -> str:
-    """results/<section>/variants/<variant> for "<section>/<variant>"; a pretext is not a variant."""
-    section, variant = upstream.split("/")
-    return f"results/{section}/pretext" if variant == "pretext" else variant_folder(section, variant)
+    """The folder of "<section>/<variant>" (a pretext stage's folder sits beside the variants')."""
+    return variant_folder(*upstream.split("/"))
 
 
 def _command(*words: str) -> str:
@@ -220,7 +217,7 @@ def experiment_stages(e: Experiment) -> list[Stage]:
     """pretrain (where declared), train@variant, summarize."""
     stages = []
     if e.pretrain_keys:
-        stages.append(_training(e, "pretrain", f"results/{e.section}/pretext", e.pretrain_keys,
+        stages.append(_training(e, "pretrain", variant_folder(e.section, "pretext"), e.pretrain_keys,
                                 f"logs/pretrain_{e.section}.log"))
     stages.append(_training(e, "train", variant_folder(e.section, "{variant}"), e.keys,
                             f"logs/train_{e.section}/{{variant}}.log", upstream=e.upstream, variants=e.section))
@@ -242,14 +239,9 @@ def experiment_stages(e: Experiment) -> list[Stage]:
     return stages
 
 
-def pages() -> list[str]:
-    """Report pages besides the index, one per experiment unless it shares another's."""
-    return sorted({e.page or e.section for e in EXPERIMENTS})
-
-
 def report_stage() -> Stage:
     log = "logs/report.log"
-    templates = tuple(f"reports/templates/{p}.ipynb" for p in ("index", *pages()))
+    templates = tuple(f"reports/templates/{p}.ipynb" for p in ("index", *EXPERIMENT))
     return Stage(
         name="report",
         cmd=_command("dlrepro report --results results --reference reports/reference.csv --templates reports/templates",

@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dlrepro.train.provenance import read_result
 from tests.conftest import copy_project, git
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-MNIST_MLP_STAGES = {"train_mnist_mlp@default", "train_mnist_mlp@original", "analyze_mnist_mlp", "report"}
+MNIST_MLP_STAGES = {"train_mnist_mlp@default", "train_mnist_mlp@original", "summarize_mnist_mlp", "report"}
 
 
 def run(project: Path, *cmd: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -91,7 +92,8 @@ def shorten_speech(params: dict) -> None:
 def downstream_of_default(project: Path) -> dict[str, int]:
     """Jobs that re-run when the mnist_mlp default models change, besides mnist_mlp's own."""
     params = yaml.safe_load((project / "params.yaml").read_text())
-    return {"svd_compress": len(params["svd_compress"]["variants"]), "summarize_svd_compress": 1}
+    return {"train_svd_compress": len(params["svd_compress"]["variants"]), "summarize_svd_compress": 1,
+            "train_layer_probes": 1, "summarize_layer_probes": 1}
 
 
 def snakemake_plan(project: Path) -> dict[str, int]:
@@ -157,7 +159,7 @@ def test_second_run_does_nothing_in_either_tool(project):
 
 def test_one_value_reruns_exactly_its_experiment_in_both_tools(project):
     edit_params(project, lambda p: p["mnist_mlp"]["train"].update(lr=0.002))
-    assert snakemake_plan(project) == {"train_mnist_mlp": 2, "analyze_mnist_mlp": 1, "probe_layer_probes": 1,
+    assert snakemake_plan(project) == {"train_mnist_mlp": 2, "summarize_mnist_mlp": 1,
                                        **downstream_of_default(project),
                                        "report": 1, "all": 1}
     # DVC lists the stages whose own params changed; the report follows when their outputs change.
@@ -168,7 +170,7 @@ def test_one_value_reruns_exactly_its_experiment_in_both_tools(project):
 
 def test_one_variant_value_reruns_only_that_variant(project):
     edit_params(project, lambda p: p["mnist_mlp"]["variants"]["original"]["train"].update(lr=0.0005))
-    assert snakemake_plan(project) == {"train_mnist_mlp": 1, "report": 1, "all": 1}
+    assert snakemake_plan(project) == {"train_mnist_mlp": 1, "summarize_mnist_mlp": 1, "report": 1, "all": 1}
     assert dvc_changed(project) == {"train_mnist_mlp@original"}
     out = run(project, "dvc", "repro").stdout
     assert "Running stage 'train_mnist_mlp@original'" in out and "Running stage 'report'" in out
@@ -176,14 +178,14 @@ def test_one_variant_value_reruns_only_that_variant(project):
     # Hand DVC's results to Snakemake: record them as up to date without re-running anything.
     run(project, "snakemake", "--touch", "--forceall", "--cores", "1")
     assert snakemake_plan(project) == {} and dvc_changed(project) == set()
-    metrics = json.loads((project / "results/mnist_mlp/original/metrics.json").read_text())
-    assert metrics["params"]["train"]["lr"] == 0.0005
+    provenance = json.loads((project / "results/mnist_mlp/original/provenance.json").read_text())
+    assert provenance["params"]["train"]["lr"] == 0.0005
 
 
 def test_mlp_study_pages_render_with_their_figures(project):
     html_dir = project / "reports" / "html"
     pages = {name: (html_dir / f"{name}.html").read_text()
-             for name in ("mlp_ablation", "mnist_linear", "layer_probes", "training_diagnosis")}
+             for name in ("mlp_ablation", "mnist_linear", "layer_probes", "training_diagnosis", "input_order")}
     index = (html_dir / "index.html").read_text()
     for name in pages:
         assert f'href="{name}.html"' in index
@@ -191,11 +193,13 @@ def test_mlp_study_pages_render_with_their_figures(project):
     # heat map + 3 grid axes + sweep axes; the findings are computed from the results
     assert pages["mlp_ablation"].count("data:image/png;base64,") >= 8
     assert "matters most is <strong>" in pages["mlp_ablation"]
-    assert pages["training_diagnosis"].count("data:image/png;base64,") >= 16  # 5 x (curves + 2 histograms) + orders
-    for setup in ("lr_too_high", "saturated_sigmoid", "zero_init", "sorted_labels", "double_softmax",
-                  "batch_shuffle_repeat"):
+    assert pages["training_diagnosis"].count("data:image/png;base64,") >= 15  # 5 x (curves + 2 histograms)
+    for setup in ("lr_too_high", "saturated_sigmoid", "zero_init", "sorted_labels", "double_softmax"):
         assert setup in pages["training_diagnosis"]
-    assert pages["layer_probes"].count("data:image/png;base64,") >= 5 and "hidden 5" in pages["layer_probes"]
+    assert pages["input_order"].count("data:image/png;base64,") >= 1 and "batch_shuffle_repeat" in pages["input_order"]
+    # subset distributions and best/worst units; PCA, t-SNE and full probes are on mnist_mlp's page, linked
+    assert pages["layer_probes"].count("data:image/png;base64,") >= 2 and "hidden 5" in pages["layer_probes"]
+    assert 'href="mnist_mlp.html"' in pages["layer_probes"]
 
 
 def test_one_ablation_variant_reruns_only_it_and_the_summary(project):
@@ -216,6 +220,8 @@ def assert_retrains_identically(project: Path, out: Path, experiment: str, varia
         "--runs", str(out / "runs"), "--metrics", str(out / "metrics.json"), "--provenance", str(out / "prov.json"))
     done = project / "results" / experiment.replace("-", "_") / variant
     assert (out / "metrics.json").read_bytes() == (done / "metrics.json").read_bytes()
+    ours, theirs = (json.loads((d / name).read_text()) for d, name in ((out, "prov.json"), (done, "provenance.json")))
+    assert all(ours[k] == theirs[k] for k in ("per_seed", "data", "params", "setting"))
     for name in names:
         assert (out / "runs" / name).read_bytes() == (done / "runs" / name).read_bytes(), name
 
@@ -270,8 +276,8 @@ def test_image_pages_show_their_figures_and_reference_rows(project):
         html = (html_dir / f"{page}.html").read_text()
         assert html.count("data:image/png;base64,") >= figures, page
         assert original in html and original in index and f'href="{page}.html"' in index
-    metrics = json.loads((project / "results/cifar_transfer/trunk_lr_0_1/metrics.json").read_text())
-    assert metrics["data"]["n_train"] == 500 and metrics["test_accuracy"]["n"] == 2
+    result = read_result(project / "results/cifar_transfer/trunk_lr_0_1")
+    assert result["data"]["n_train"] == 500 and result["test_accuracy"]["n"] == 2
     summary = (project / "results/cifar_augment/summary/results.csv").read_text()
     assert summary.count("\n") == 11  # header and ten variants
 
@@ -290,13 +296,13 @@ def test_one_augmentation_variant_reruns_only_itself(project):
 def test_svd_compress_stores_evaluates_and_reports(project):
     import torch
 
-    from dlrepro.experiments.mnist_mlp import load_splits
     from dlrepro.models import compressed
     from dlrepro.train.engine import evaluate
+    from dlrepro.train.splits import load_splits
 
     root = project / "results/svd_compress"
-    base = json.loads((project / "results/mnist_mlp/default/metrics.json").read_text())
-    m = {v: json.loads((root / v / "metrics.json").read_text())
+    base = read_result(project / "results/mnist_mlp/default")
+    m = {v: read_result(root / v)
          for v in ("svd_d10", "svd_d20", "svd_d50", "svd_full", "finetune_d20", "loop_d20", "prune_90")}
     n_test = base["data"]["n_test"]
     for run, b in zip(m["svd_full"]["per_seed"], base["per_seed"]):
@@ -304,13 +310,15 @@ def test_svd_compress_stores_evaluates_and_reports(project):
         assert run["baseline_test_accuracy"] == b["test_accuracy"]
         assert abs(run["test_accuracy"] - b["test_accuracy"]) <= 1 / n_test
         assert run["stored_bytes"] == pytest.approx(run["baseline_bytes"], rel=0.01)
+    assert all(set(m[v]) >= {"per_seed", "data", "params", "setting", "baseline_bytes"} for v in m)
+    assert all(set(s) == {"mean", "std", "low", "high", "n"}
+               for s in json.loads((root / "svd_full/metrics.json").read_text()).values())  # numbers only
     sizes = [m[v]["stored_bytes"]["mean"] for v in ("svd_d10", "svd_d20", "svd_d50", "svd_full")]
     assert sizes == sorted(sizes) and sizes[1] < 0.05 * sizes[-1]
     assert m["svd_d20"]["size_pct_int8"]["mean"] < 0.35 * m["svd_d20"]["size_pct"]["mean"]
     assert m["finetune_d20"]["test_accuracy"]["mean"] >= m["svd_d20"]["test_accuracy"]["mean"]
     # Stored sizes are the files' sizes, and a file loaded back gives the recorded accuracy.
-    _, val, test, _ = load_splits(project / "data/mnist", base["params"]["train"]["val_size"],
-                                  base["params"]["train"]["split_seed"], torch.device("cpu"))
+    _, val, test, _, _ = load_splits(project / "data/mnist", base["params"]["train"], torch.device("cpu"))
     for variant in ("finetune_d20", "prune_90", "loop_d20"):
         run = m[variant]["per_seed"][-1]
         for precision, suffix in (("float32", ""), ("int8", "_int8")):

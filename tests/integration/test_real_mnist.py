@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from dlrepro.train.provenance import read_result
 from tests.integration.test_pipeline import edit_params, run
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
@@ -34,9 +35,9 @@ def test_short_schedule_on_real_mnist_reaches_095(project, mirror):
     run(project, "dlrepro", "data", "mnist", "--profile", "full", "--out", "data/mnist", env=env)
     run(project, "dlrepro", "train", "mnist-mlp", "--profile", "full", "--data", "data/mnist", "--runs", "runs",
         "--metrics", "metrics.json", "--provenance", "provenance.json")
-    metrics = json.loads((project / "metrics.json").read_text())
-    assert metrics["data"] == {"source": "download", "n_train": 55000, "n_val": 5000, "n_test": 10000}
-    assert metrics["test_accuracy"]["mean"] >= 0.95
+    result = read_result(project)
+    assert result["data"] == {"source": "download", "n_train": 55000, "n_val": 5000, "n_test": 10000}
+    assert result["test_accuracy"]["mean"] >= 0.95
 
 
 def test_mlp_grid_pattern_on_real_mnist(project, mirror):
@@ -54,8 +55,8 @@ def test_mlp_grid_pattern_on_real_mnist(project, mirror):
         run(project, "dlrepro", "train", "mlp-ablation", "--variant", variant, "--profile", "full", "--data",
             "data/mnist", "--runs", str(out / "runs"), "--metrics", str(out / "metrics.json"), "--provenance",
             str(out / "provenance.json"))
-        metrics = json.loads((out / "metrics.json").read_text())
-        assert metrics["data"]["source"] == "download" and metrics["params"]["model"]["width"] == 512
-        accuracy[variant] = metrics["test_accuracy"]["mean"]
+        result = read_result(out)
+        assert result["data"]["source"] == "download" and result["params"]["model"]["width"] == 512
+        accuracy[variant] = result["test_accuracy"]["mean"]
     assert accuracy["sigmoid_normal_sgd"] <= 0.2, accuracy  # chance: 0.1135 predicts the most frequent digit
     assert accuracy["relu_he_normal_adam"] >= 0.98, accuracy

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from dlrepro.train.provenance import read_result
 from tests.integration.test_pipeline import edit_params, run
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
@@ -25,10 +26,11 @@ def test_svd_sweep_shape_and_finetuning_on_real_mnist(project, mirror):
         "--metrics", f"{base}/metrics.json", "--provenance", f"{base}/provenance.json")
     results = {}
     for variant in ("svd_d10", "svd_d20", "svd_d50", "svd_full", "finetune_d20"):
-        run(project, "dlrepro", "compress", "svd-compress", "--variant", variant, "--profile", "full",
-            "--data", "data/mnist", "--baseline-runs", f"{base}/runs", "--baseline-metrics", f"{base}/metrics.json",
-            "--out", f"results/svd_compress/{variant}")
-        results[variant] = json.loads((project / f"results/svd_compress/{variant}/metrics.json").read_text())
+        out = f"results/svd_compress/{variant}"
+        run(project, "dlrepro", "train", "svd-compress", "--variant", variant, "--profile", "full",
+            "--data", "data/mnist", "--upstream", base, "--runs", f"{out}/runs", "--metrics", f"{out}/metrics.json",
+            "--provenance", f"{out}/provenance.json")
+        results[variant] = read_result(project / out)
     baseline = json.loads((project / f"{base}/metrics.json").read_text())["test_accuracy"]["mean"]
     acc = {v: m["test_accuracy"]["mean"] for v, m in results.items()}
     assert results["svd_full"]["data"]["source"] == "download" and baseline >= 0.96

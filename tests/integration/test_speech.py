@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from dlrepro.train.provenance import read_result
 from tests.conftest import copy_project, git
 from tests.integration.test_pipeline import SPEECH, assert_retrains_identically, edit_params, run, shorten_speech
 
@@ -25,7 +26,7 @@ def speech_project(tmp_path_factory):
 
 def test_every_speech_stage_ran_with_intervals_over_seeds(speech_project):
     root = speech_project / "results"
-    denoise = {v: json.loads((root / "denoise" / v / "metrics.json").read_text())
+    denoise = {v: read_result(root / "denoise" / v)
                for v in ("fc2", "fc5", "fc2_magnitude", "cnn1d", "cnn2d", "bilstm")}
     for v, m in denoise.items():
         assert m["test_snr_db"]["n"] == 2 and m["test_snr_db"]["low"] <= m["test_snr_db"]["high"], v
@@ -35,13 +36,15 @@ def test_every_speech_stage_ran_with_intervals_over_seeds(speech_project):
     summary = json.loads((root / "denoise/summary/summary.json").read_text())
     assert summary["fc_vs_cnn"]["snr_difference_db"]["n"] == 2
     assert {p.name for p in (root / "denoise/summary/audio").iterdir()} >= {"clean.wav", "noisy.wav", "bilstm.wav"}
-    lstm = json.loads((root / "lstm_ibm/chunks/metrics.json").read_text())
+    assert len(list((root / "denoise/summary/best_test_files").glob("denoised_test_x_*.wav"))) >= 2
+    assert set(json.loads((root / "denoise/summary/variants.json").read_text())) == set(denoise)
+    lstm = read_result(root / "lstm_ibm/chunks")
     assert set(lstm["per_seed"][0]["test_snr_db_by_input"]) == {"0", "5", "10"}
-    siamese = json.loads((root / "siamese/bilstm/metrics.json").read_text())
+    siamese = read_result(root / "siamese/bilstm")
     assert len(siamese["data"]["test_speakers"]) == 8 and len(siamese["data"]["val_speakers"]) == 2 and siamese["one_shot_chance"] == pytest.approx(1 / 8)
     for key in ("test_pair_accuracy", "test_auc", "test_eer", "test_one_shot_accuracy"):
         assert 0 <= siamese[key]["mean"] <= 1
-    cont = json.loads((root / "continuation/fc/metrics.json").read_text())
+    cont = read_result(root / "continuation/fc")
     assert {"last_frame_snr_db", "mean_spectrum_snr_db"} <= set(cont)
 
 
@@ -54,7 +57,7 @@ def test_one_speech_variant_reruns_only_itself(speech_project):
     edit_params(speech_project, lambda p: p["siamese"]["variants"]["bilstm"]["model"].update(embedding=32))
     out = run(speech_project, "snakemake", "-n", "results/siamese/summary").stdout
     assert "train_siamese" in out and "summarize_siamese" in out
-    assert "train_denoise" not in out and "features_speech" not in out
+    assert "train_denoise" not in out and "data_speech_features" not in out
     edit_params(speech_project, lambda p: p["siamese"]["variants"]["bilstm"]["model"].pop("embedding"))
 
 
@@ -65,9 +68,9 @@ def test_denoiser_on_the_real_course_pair_beats_the_noisy_input(project, mirror)
     env = {"DLREPRO_MIRROR": str(mirror)}
     run(project, "dlrepro", "data", "speech_denoise", "--profile", "full", "--out", "data/sd", env=env)
     run(project, "dlrepro", "train", "denoise", "--variant", "fc2", "--profile", "full", "--data", "data/sd",
-        "--runs", "r/runs", "--metrics", "r/metrics.json", "--provenance", "r/p.json",
+        "--runs", "r/runs", "--metrics", "r/metrics.json", "--provenance", "r/provenance.json",
         env={**env, "PATH": os.environ["PATH"]})
-    m = json.loads((project / "r/metrics.json").read_text())
+    m = read_result(project / "r")
     assert m["data"]["source"] == "download" and m["data"]["n_test"] == "15.7 s"
     assert 7.0 < m["noisy_snr_db"] < 7.8
     assert m["test_snr_db"]["mean"] > m["noisy_snr_db"] + 4  # held out; 3 epochs already gain > 4 dB

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from dlrepro.experiments import cifar_transfer, classify
+from dlrepro.experiments import cifar_transfer
+from dlrepro.train import classify
 from dlrepro.io import save_arrays
 from dlrepro.models import cnn
 from dlrepro.train.augment import Augmented, augment, brightness, hflip, random_crop
@@ -144,28 +145,29 @@ def test_frozen_fine_tuning_keeps_the_pretext_trunk_weights(tmp_path):
     data = tiny_cifar(tmp_path / "data")
     runtime = {"threads": 1, "device": "cpu"}
     pre = tmp_path / "pretext"
-    metrics = cifar_transfer.pretrain(data, transfer_values(), runtime, pre / "runs", pre / "metrics.json",
-                                      pre / "provenance.json", "pretext")
+    cifar_transfer.pretrain(data, transfer_values(), runtime, pre / "runs", pre / "metrics.json",
+                            pre / "provenance.json", "pretext")
     # Pretext images: the unlabelled pool (120 - 20 validation - 30 labelled) three ways, 10 held out.
-    assert metrics["data"]["n_train"] == (70 - 10) * 3 and metrics["data"]["n_val"] == 30
+    described = json.loads((pre / "provenance.json").read_text())
+    assert described["data"]["n_train"] == (70 - 10) * 3 and described["data"]["n_val"] == 30
     trunk = torch.load(pre / "runs" / "seed0" / "trunk.pt", weights_only=True)
     out = tmp_path / "frozen"
     cifar_transfer.train(data, transfer_values("pretext", 0.0), runtime, out / "runs", out / "metrics.json",
-                         out / "provenance.json", "frozen", pretrained=pre / "runs")
+                         out / "provenance.json", "frozen", upstream=pre)
     tuned = torch.load(out / "runs" / "seed0" / "model.pt", weights_only=True)
     convs = [k for k in trunk if k.endswith("weight") and trunk[k].ndim == 4]
     assert convs and all(torch.equal(tuned[f"trunk.{k}"], trunk[k]) for k in convs)
     out2 = tmp_path / "tuned"
     cifar_transfer.train(data, transfer_values("pretext", 1.0), runtime, out2 / "runs", out2 / "metrics.json",
-                         out2 / "provenance.json", "tuned", pretrained=pre / "runs")
+                         out2 / "provenance.json", "tuned", upstream=pre)
     moved = torch.load(out2 / "runs" / "seed0" / "model.pt", weights_only=True)
     assert not all(torch.equal(moved[f"trunk.{k}"], trunk[k]) for k in convs)
-    assert json.loads((out2 / "metrics.json").read_text())["data"]["n_train"] == 30
+    assert json.loads((out2 / "provenance.json").read_text())["data"]["n_train"] == 30
 
 
 def test_fine_tuning_without_a_pretext_trunk_is_refused(tmp_path):
     data = tiny_cifar(tmp_path / "data")
-    with pytest.raises(ValueError, match="init pretext needs --pretrained"):
+    with pytest.raises(ValueError, match="init pretext needs --upstream"):
         cifar_transfer.train(data, transfer_values("pretext"), {"threads": 1, "device": "cpu"}, tmp_path / "r",
                              tmp_path / "m.json", tmp_path / "p.json", "x")
 

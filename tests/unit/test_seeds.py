@@ -8,6 +8,7 @@ import time
 import pytest
 import torch
 
+from dlrepro.train.provenance import read_result
 from dlrepro.train.seeds import run_seeds
 
 
@@ -27,9 +28,16 @@ def run(tmp_path, train_one, seeds=(0, 1, 2)):
 def test_every_seed_is_written_and_summarised(tmp_path):
     metrics = run(tmp_path, fake_training)
     assert metrics["test_accuracy"]["mean"] == pytest.approx(0.6)
-    assert metrics["test_accuracy"]["n"] == 3 and metrics["n_parameters"] == 7
-    assert [r["seed"] for r in metrics["per_seed"]] == [0, 1, 2]
-    assert json.loads((tmp_path / "metrics.json").read_text())["params"] == {"lr": 0.1}
+    assert metrics["test_accuracy"]["n"] == 3
+    # metrics.json: numbers only; the rest describes the result in provenance.json
+    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
+    assert set(metrics["test_accuracy"]) == {"mean", "std", "low", "high", "n"} and list(metrics) == ["test_accuracy"]
+    described = json.loads((tmp_path / "provenance.json").read_text())
+    assert described["n_parameters"] == 7 and described["params"] == {"lr": 0.1}
+    assert described["data"] == {"n_train": 3} and described["setting"] == "demo"
+    assert [r["seed"] for r in described["per_seed"]] == [0, 1, 2]
+    assert read_result(tmp_path) == {**metrics, "n_parameters": 7, "params": {"lr": 0.1}, "data": {"n_train": 3},
+                                     "setting": "demo", "per_seed": described["per_seed"]}
     for seed in (0, 1, 2):
         folder = tmp_path / "runs" / f"seed{seed}"
         assert sorted(p.name for p in folder.iterdir()) == ["history.csv", "metrics.json", "model.pt"]

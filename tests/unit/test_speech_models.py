@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from dlrepro.experiments.lstm_ibm import ChunkWise, padded, to_chunks
+from dlrepro.experiments.lstm_ibm import ChunkWise, to_chunks
 from dlrepro.experiments.siamese import one_shot, roc_eer
-from dlrepro.experiments.speech_common import chunks, masked_mse
+from dlrepro.train.speech import chunks, masked_mse, padded
 from dlrepro.models.speech import N_BINS, Conv2dWindow, Denoiser, Siamese, SiameseEncoder, build_network
 from dlrepro.train.engine import Split, fit, seed_everything
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from dlrepro.data import audio, speech_gen
 from dlrepro.data.sources import DataError, RemoteFile, fetch
-from dlrepro.io import save_arrays
+from dlrepro.io import load_arrays, read_json, save_arrays
 
 COMMIT = "23b27c02fda54dc0611ca84f80a21e0ef9a7757e"
 URLS = (f"https://raw.githubusercontent.com/shaharpit809/Speech-Denoising-using-DNN-CNN-and-RNN/{COMMIT}/DNN/input/",)
@@ -115,3 +115,30 @@ def prepare(values: dict, out: str | Path) -> dict:
     }
     save_arrays(out, arrays, meta)
     return meta
+
+
+PAIR_ARRAYS = ["clean", "dirty", "bounds", "noisy_mag", "clean_mag", "ibm", "frame_bounds", "test_wave",
+               "test_offsets"]
+TRAIN, VAL, TEST = 0, 1, 2  # the parts, in the order of PARTS
+
+
+class Pair:
+    """The prepared course pair (arrays and meta.json) and its three parts."""
+
+    def __init__(self, data_dir: str | Path):
+        self.a = load_arrays(data_dir, PAIR_ARRAYS)
+        self.meta = read_json(Path(data_dir) / "meta.json")
+        self.rate = self.meta["sample_rate"]
+        self.scale = float(np.sqrt(np.mean(self.frames("noisy_mag", TRAIN).astype(np.float64) ** 2)))
+
+    def frames(self, name: str, part: int) -> np.ndarray:
+        fb = self.a["frame_bounds"]
+        return self.a[name][fb[part]:fb[part + 1]]
+
+    def wave(self, name: str, part: int) -> np.ndarray:
+        b = self.a["bounds"]
+        return self.a[name][b[part]:b[part + 1]]
+
+    def test_files(self) -> list[np.ndarray]:
+        o = self.a["test_offsets"]
+        return [self.a["test_wave"][o[i]:o[i + 1]] for i in range(len(o) - 1)]

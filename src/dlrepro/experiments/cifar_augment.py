@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dlrepro.experiments.classify import summarize as summarize_variants, train  # noqa: F401
-from dlrepro.io import atomic_path, load_arrays, read_json
+from dlrepro.io import load_arrays
+from dlrepro.report.summary import summary_folder
 from dlrepro.train.augment import augment
+from dlrepro.train.classify import train  # noqa: F401  (the family's train stage)
+from dlrepro.train.provenance import read_result
 
 
 def _labels(params: dict) -> tuple[str, str]:
@@ -23,12 +25,13 @@ def _labels(params: dict) -> tuple[str, str]:
     return model, ("none" if not ops else "all" if len(ops) > 1 else ops[0])
 
 
-def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], out: str | Path):
+def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
+              out_dir: str | Path, upstream: str | Path | None = None):
     from dlrepro.report import image_figures
 
-    with atomic_path(out, directory=True) as tmp:
-        table = summarize_variants(results_dir, variants, tmp, "cifar-augment")
-        params = [read_json(Path(results_dir) / v / "metrics.json")["params"] for v in variants]
+    with summary_folder(out_dir, results_dir, variants) as tmp:
+        table = image_figures.summarize_variants(results_dir, variants, tmp, "cifar-augment")
+        params = [read_result(Path(results_dir) / v)["params"] for v in variants]
         table["model"], table["augmentation"] = zip(*map(_labels, params))
         baseline = table[table["augmentation"] == "none"].set_index("model")["test_accuracy"]
         table["gain_over_none"] = table["test_accuracy"] - table["model"].map(baseline)

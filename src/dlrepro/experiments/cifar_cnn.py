@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dlrepro.experiments.classify import dataset_samples, summarize as summarize_variants, train  # noqa: F401
-from dlrepro.io import atomic_path
+from dlrepro.report.summary import summary_folder
+from dlrepro.train.classify import train  # noqa: F401  (the family's train stage)
 
 
-def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], out: str | Path):
-    with atomic_path(out, directory=True) as tmp:
-        table = summarize_variants(results_dir, variants, tmp, "cifar-cnn")
-        dataset_samples(data_dir, tmp / "samples.png", "CIFAR-10")
+def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
+              out_dir: str | Path, upstream: str | Path | None = None):
+    from dlrepro.report import image_figures
+
+    with summary_folder(out_dir, results_dir, variants) as tmp:
+        table = image_figures.summarize_variants(results_dir, variants, tmp, "cifar-cnn")
+        image_figures.dataset_samples(data_dir, tmp / "samples.png", "CIFAR-10")
     return table

@@ -17,14 +17,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dlrepro.experiments.denoise import TEST, TRAIN, VAL, Pair
-from dlrepro.experiments.speech_common import chunks, log_stats, masked_mse, schedule_text, start
-from dlrepro.io import atomic_path, read_json, write_json
+from dlrepro.data.speech_denoise import TEST, TRAIN, VAL, Pair
+from dlrepro.io import write_json
 from dlrepro.models.speech import Continuation
-from dlrepro.train.engine import Split, fit
+from dlrepro.report.summary import summary_folder
+from dlrepro.train.engine import Split, fit, schedule_text, start_stage
+from dlrepro.train.provenance import read_result
 from dlrepro.train.seeds import run_seeds
+from dlrepro.train.speech import chunks, comparison, log_stats, masked_mse
 
-HEADLINE = "test_snr_db"
 
 
 def spectral_snr(target: np.ndarray, estimate: np.ndarray) -> float:
@@ -46,8 +47,8 @@ def describe(m: dict, k: int) -> str:
 
 
 def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
-          provenance_path: str | Path, label: str) -> dict:
-    started, device = start(runtime)
+          provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
+    started, device = start_stage(runtime)
     pair = Pair(data_dir)
     m, t, k = values["model"], values["train"], values["clip"]["half_frames"]
 
@@ -88,18 +89,18 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                      started=started, device=device, extra={**baselines, "n_parameters": n_params})
 
 
-def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], out: str | Path) -> pd.DataFrame:
-    from dlrepro.experiments.denoise import comparison
+def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
+              out_dir: str | Path, upstream: str | Path | None = None) -> pd.DataFrame:
     from dlrepro.report import speech_figures as figs
 
     results_dir = Path(results_dir)
-    metrics = {v: read_json(results_dir / v / "metrics.json") for v in variants}
+    metrics = {v: read_result(results_dir / v) for v in variants}
     table = pd.DataFrame([{"variant": v, "model": describe(mt["params"]["model"], mt["params"]["clip"]["half_frames"]),
                            "test_snr_db": mt["test_snr_db"]["mean"], "low": mt["test_snr_db"]["low"],
                            "high": mt["test_snr_db"]["high"], "seeds": mt["test_snr_db"]["n"],
                            "parameters": mt["n_parameters"]} for v, mt in metrics.items()])
     any_m = next(iter(metrics.values()))
-    with atomic_path(out, directory=True) as tmp:
+    with summary_folder(out_dir, results_dir, variants) as tmp:
         table.to_csv(tmp / "results.csv", index=False, float_format="%.4f")
         write_json(tmp / "summary.json", {"last_frame_snr_db": any_m["last_frame_snr_db"],
                                           "mean_spectrum_snr_db": any_m["mean_spectrum_snr_db"],

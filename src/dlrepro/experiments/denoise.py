@@ -15,6 +15,7 @@ comparison and WAV excerpts (clean, noisy, each denoiser) for the report's playe
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,38 +23,16 @@ import pandas as pd
 import torch
 
 from dlrepro.data import audio
-from dlrepro.experiments.speech_common import chunks, log_stats, masked_mse, schedule_text, start
-from dlrepro.io import atomic_path, load_arrays, read_json, write_json
-from dlrepro.models.speech import Denoiser
-from dlrepro.train.engine import Split, fit
+from dlrepro.data.speech_denoise import TEST, TRAIN, VAL, Pair
+from dlrepro.io import write_json
+from dlrepro.models.speech import Denoiser, describe_denoiser
+from dlrepro.report.summary import summary_folder
+from dlrepro.train.engine import Split, fit, schedule_text, start_stage
+from dlrepro.train.provenance import read_result
 from dlrepro.train.seeds import run_seeds
+from dlrepro.train.speech import chunks, comparison, log_stats, masked_mse
 
 log = logging.getLogger(__name__)
-ARRAYS = ["clean", "dirty", "bounds", "noisy_mag", "clean_mag", "ibm", "frame_bounds", "test_wave", "test_offsets"]
-TEST, VAL, TRAIN = 2, 1, 0
-HEADLINE = "test_snr_db"
-
-
-class Pair:
-    """The course pair's arrays and its three parts."""
-
-    def __init__(self, data_dir: str | Path):
-        self.a = load_arrays(data_dir, ARRAYS)
-        self.meta = read_json(Path(data_dir) / "meta.json")
-        self.rate = self.meta["sample_rate"]
-        self.scale = float(np.sqrt(np.mean(self.frames("noisy_mag", TRAIN).astype(np.float64) ** 2)))
-
-    def frames(self, name: str, part: int) -> np.ndarray:
-        fb = self.a["frame_bounds"]
-        return self.a[name][fb[part]:fb[part + 1]]
-
-    def wave(self, name: str, part: int) -> np.ndarray:
-        b = self.a["bounds"]
-        return self.a[name][b[part]:b[part + 1]]
-
-    def test_files(self) -> list[np.ndarray]:
-        o = self.a["test_offsets"]
-        return [self.a["test_wave"][o[i]:o[i + 1]] for i in range(len(o) - 1)]
 
 
 @torch.no_grad()
@@ -73,27 +52,9 @@ def noisy_floor(pair: Pair, part: int) -> dict:
             "oracle_ibm_snr_db": audio.snr_db(clean, oracle)}
 
 
-def describe(m: dict) -> str:
-    kind = m["kind"]
-    if kind == "fc":
-        net = f"FC 513 → {'→'.join(map(str, m['hidden']))} → 513"
-    elif kind == "cnn1d":
-        net = (f"per-frame 1D CNN {', '.join(f'conv {c}@1×{k} → pool 2' for c, k in zip(m['channels'], m['kernels']))}"
-               f" → dense {m['dense']} → dropout {m['dropout']} → 513")
-    elif kind == "cnn2d":
-        net = (f"2D CNN on the last {m['window']} frames, "
-               f"{', '.join(f'conv {c}@{k}×{k} → pool' for c, k in zip(m['channels'], m['kernels']))}"
-               f" → dense {m['dense']} → dropout {m['dropout']} → 513")
-    else:
-        net = f"{'BiLSTM' if kind == 'bilstm' else 'LSTM'} {'→'.join(map(str, m['hidden']))} → 513"
-    output = {"mask": "sigmoid mask × noisy magnitude", "magnitude": "ReLU magnitude regression",
-              "ibm": "sigmoid mask against the ideal binary mask"}[m["output"]]
-    return f"{net}; {output}; input log(1+|X|) standardised"
-
-
 def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
-          provenance_path: str | Path, label: str) -> dict:
-    started, device = start(runtime)
+          provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
+    started, device = start_stage(runtime)
     pair = Pair(data_dir)
     m, t = values["model"], values["train"]
 
@@ -132,7 +93,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     seconds = pair.meta["seconds"]
     data = {"source": pair.meta["source"], "dataset": "speech_denoise (course pair)",
             "n_train": f"{seconds['train']:.1f} s", "n_val": f"{seconds['val']:.1f} s", "n_test": f"{seconds['test']:.1f} s"}
-    setting = (f"{describe(m)}; {schedule_text(t)} on {t['chunk_frames']}-frame chunks; best validation-SNR epoch; "
+    setting = (f"{describe_denoiser(m)}; {schedule_text(t)} on {t['chunk_frames']}-frame chunks; best validation-SNR epoch; "
                f"SNR on the held-out end of the pair")
     return run_seeds(label, values["train"]["seeds"], train_one, runs_dir, metrics_path, provenance_path,
                      params=values, summary={"test_snr_db": (-np.inf, np.inf), "test_si_sdr_db": (-np.inf, np.inf)},
@@ -143,16 +104,17 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
 EXCERPT_S = 4.0
 
 
-def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], out: str | Path) -> pd.DataFrame:
+def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
+              out_dir: str | Path, upstream: str | Path | None = None) -> pd.DataFrame:
     from dlrepro.report import speech_figures as figs
 
     pair = Pair(data_dir)
     results_dir = Path(results_dir)
-    metrics = {v: read_json(results_dir / v / "metrics.json") for v in variants}
+    metrics = {v: read_result(results_dir / v) for v in variants}
     rows = []
     for v, mt in metrics.items():
         snr, sdr = mt["test_snr_db"], mt["test_si_sdr_db"]
-        rows.append({"variant": v, "model": describe(mt["params"]["model"]), "test_snr_db": snr["mean"],
+        rows.append({"variant": v, "model": describe_denoiser(mt["params"]["model"]), "test_snr_db": snr["mean"],
                      "low": snr["low"], "high": snr["high"], "test_si_sdr_db": sdr["mean"], "si_sdr_low": sdr["low"],
                      "si_sdr_high": sdr["high"], "seeds": snr["n"], "noisy_snr_db": mt["noisy_snr_db"],
                      "gain_db": snr["mean"] - mt["noisy_snr_db"], "parameters": mt["n_parameters"]})
@@ -164,11 +126,12 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
                                   pair.rate)[:n] for v in variants}
     floor = next(iter(metrics.values()))
     fc_cnn = comparison(metrics, "fc5", "cnn1d")
-    with atomic_path(out, directory=True) as tmp:
+    best = table.loc[table["test_snr_db"].idxmax(), "variant"]
+    with summary_folder(out_dir, results_dir, variants) as tmp:
         table.to_csv(tmp / "results.csv", index=False, float_format="%.4f")
         write_json(tmp / "summary.json", {"noisy_snr_db": floor["noisy_snr_db"], "noisy_si_sdr_db": floor["noisy_si_sdr_db"],
                                           "oracle_ibm_snr_db": floor["oracle_ibm_snr_db"], "fc_vs_cnn": fc_cnn,
-                                          "best": table.loc[table["test_snr_db"].idxmax(), "variant"]})
+                                          "best": best})
         figs.snr_bars(table, floor["noisy_snr_db"], floor["oracle_ibm_snr_db"], tmp / "snr.png",
                       "held-out SNR per denoiser (mean and 95% interval over seeds)")
         figs.spectrograms({"noisy": noisy, "clean": clean, **{f"denoised: {v}": w for v, w in denoised.items()}},
@@ -177,14 +140,9 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
         audio_dir.mkdir()
         for name, wave in {"clean": clean, "noisy": noisy, **denoised}.items():
             audio.write_wav(audio_dir / f"{name}.wav", wave, pair.rate)
+        # The best denoiser's output on the separate test files, for the page's players.
+        best_files = tmp / "best_test_files"
+        best_files.mkdir()
+        for wav in sorted((results_dir / best / "runs" / f"seed{first[best]}").glob("denoised_test_x_*.wav")):
+            shutil.copyfile(wav, best_files / wav.name)
     return table
-
-
-def comparison(metrics: dict, a: str, b: str) -> dict | None:
-    """Per-seed SNR difference a - b (seeds paired by index) with its mean and interval."""
-    from dlrepro.train.stats import mean_ci95
-
-    if a not in metrics or b not in metrics:
-        return None
-    diffs = [x["test_snr_db"] - y["test_snr_db"] for x, y in zip(metrics[a]["per_seed"], metrics[b]["per_seed"])]
-    return {"a": a, "b": b, "snr_difference_db": mean_ci95(diffs)}

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dlrepro.experiments.classify import dataset_samples, summarize as summarize_variants, train  # noqa: F401
-from dlrepro.io import atomic_path, read_json
+from dlrepro.report.summary import summary_folder
+from dlrepro.train.classify import train  # noqa: F401  (the family's train stage)
+from dlrepro.train.provenance import read_result
 
 
-def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], out: str | Path):
+def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
+              out_dir: str | Path, upstream: str | Path | None = None):
     from dlrepro.report import image_figures
 
-    with atomic_path(out, directory=True) as tmp:
-        table = summarize_variants(results_dir, variants, tmp, "fmnist-mlp-grid")
-        params = [read_json(Path(results_dir) / v / "metrics.json")["params"]["model"] for v in variants]
+    with summary_folder(out_dir, results_dir, variants) as tmp:
+        table = image_figures.summarize_variants(results_dir, variants, tmp, "fmnist-mlp-grid")
+        params = [read_result(Path(results_dir) / v)["params"]["model"] for v in variants]
         table["hidden"] = ["→".join(map(str, p["hidden"])) for p in params]
         table["activation"] = [p["activation"] for p in params]
         table["init"] = [f"{p['init']}({p['init_scale']:g})" for p in params]
@@ -27,5 +29,5 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
         grid = table.pivot_table(index="activation", columns="hidden, init", values="test_accuracy", sort=False)
         image_figures.heatmap(grid, tmp / "grid.png", "test accuracy (mean over seeds)")
         table = table.drop(columns="hidden, init")
-        dataset_samples(data_dir, tmp / "samples.png", "Fashion-MNIST")
+        image_figures.dataset_samples(data_dir, tmp / "samples.png", "Fashion-MNIST")
     return table

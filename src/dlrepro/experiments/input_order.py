@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dlrepro.experiments.mlp_ablation import build_model
-from dlrepro.experiments.training_diagnosis import sort_by_label, start_stage
 from dlrepro.io import atomic_path, write_json
-from dlrepro.train.engine import evaluate, fit_steps, seed_everything
+from dlrepro.models.mlp import from_section
+from dlrepro.report.summary import copy_from_runs, summary_folder
+from dlrepro.train.engine import evaluate, fit_steps, seed_everything, start_stage
 from dlrepro.train.provenance import provenance
+from dlrepro.train.splits import load_splits, sort_by_label
 from dlrepro.train.stats import mean_ci95
 
 log = logging.getLogger(__name__)
@@ -129,14 +130,14 @@ def batch_stats(idx: np.ndarray, sizes: np.ndarray, labels: np.ndarray, n: int, 
 
 
 def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
-          provenance_path: str | Path, label: str) -> dict:
+          provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
     import pandas as pd
 
     from dlrepro.report import figures
 
-    started = time.perf_counter()
+    started, device = start_stage(runtime)
     t = values["train"]
-    device, train_split, val_split, test_split, data_meta = start_stage(data_dir, values, runtime)
+    train_split, val_split, test_split, _, data_meta = load_splits(data_dir, t, device)
     stored = sort_by_label(train_split) if values["storage"] == "sorted" else train_split
     labels = stored.y.cpu().numpy()
     n, b = len(stored), t["batch_size"]
@@ -156,7 +157,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                 stats = batch_stats(idx, sizes, labels, n, b)
                 streams[name] = labels[idx[:min(len(idx), 3 * n)]]
             batches = (torch.from_numpy(part) for part in np.split(idx, np.cumsum(sizes)[:-1]))
-            model = build_model(values["model"]).to(device)
+            model = from_section(values["model"]).to(device)
             fit_steps(model, stored, None, batches, optimizer=t["optimizer"], lr=t["lr"], momentum=t["momentum"],
                       desc=f"{label} {name} seed {seed}")
             accs.append(evaluate(model, test_split)["accuracy"])
@@ -171,15 +172,21 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
         figures.order_study(table, streams, n, tmp / "orders.png",
                             f"input pipeline orders on label-sorted storage ({steps} steps of {b})")
     reference = table.iloc[0]
-    metrics = {
-        "test_accuracy": mean_ci95(reference["per_seed"], bounds=(0, 1)),
-        "orders": {r["order"]: {k: v for k, v in r.items() if k != "order"} for r in rows},
-        "per_seed": [{"seed": s, **{r["order"]: r["per_seed"][i] for r in rows}} for i, s in enumerate(t["seeds"])],
-        "data": {"source": data_meta["source"], "n_train": n, "n_val": len(val_split), "n_test": len(test_split)},
-        "params": values,
-        "setting": f"test_accuracy is the first order ({reference['order']}); {steps} steps of batch {b}, "
-                   f"{t['optimizer']} {t['lr']:g}; storage {values['storage']}",
-    }
+    metrics = {"test_accuracy": mean_ci95(reference["per_seed"], bounds=(0, 1))}
     write_json(metrics_path, metrics)
-    write_json(provenance_path, provenance(values, device, time.perf_counter() - started))
+    write_json(provenance_path, provenance(
+        values, device, time.perf_counter() - started,
+        orders={r["order"]: {k: v for k, v in r.items() if k != "order"} for r in rows},
+        per_seed=[{"seed": s, **{r["order"]: r["per_seed"][i] for r in rows}} for i, s in enumerate(t["seeds"])],
+        data={"source": data_meta["source"], "n_train": n, "n_val": len(val_split), "n_test": len(test_split)},
+        setting=f"test_accuracy is the first order ({reference['order']}); {steps} steps of batch {b}, "
+                f"{t['optimizer']} {t['lr']:g}; storage {values['storage']}"))
     return metrics
+
+
+def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
+              out_dir: str | Path, upstream: str | Path | None = None) -> None:
+    """variants.json and every variant's order table and figure."""
+    with summary_folder(out_dir, results_dir, variants) as tmp:
+        for name in ("orders.csv", "orders.png"):
+            copy_from_runs(results_dir, variants, name, tmp)

@@ -1,8 +1,8 @@
 """REFERENCE.md layer-probes: how much of the class does a handful of units of a layer carry?
 
-The PCA and t-SNE maps and the full linear probe of every layer come from mnist_mlp's analyze
-stage (results/mnist_mlp/analysis). This stage adds the "10 random units" probe on every seed's
-model of the same variant: for each layer, many random subsets of `units` units, a softmax
+The PCA and t-SNE maps and the full linear probe of every layer are on mnist_mlp's page. This
+stage (upstream: a trained mnist-mlp variant) adds the "10 random units" probe on every seed's
+model of that variant: for each layer, many random subsets of `units` units, a softmax
 regression fit on each subset's activations of training images (all subsets at once, as one
 batched torch problem), the subsets ranked on the validation split and scored on the test set.
 """
@@ -10,7 +10,6 @@ batched torch problem), the subsets ranked on the validation split and scored on
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +17,12 @@ import torch
 import torch.nn.functional as F
 
 from dlrepro.data import mnist
-from dlrepro.experiments.mnist_mlp import build_model, layer_features, load_splits
-from dlrepro.io import atomic_path, read_json, write_json
-from dlrepro.train.engine import stage_device
-from dlrepro.train.provenance import provenance
-from dlrepro.train.stats import mean_ci95
+from dlrepro.models.mlp import layer_features
+from dlrepro.report.summary import copy_from_runs, summary_folder
+from dlrepro.train.engine import start_stage
+from dlrepro.train.seeds import run_seeds
+from dlrepro.train.splits import load_splits
+from dlrepro.train.trained import TrainedMLP
 
 log = logging.getLogger(__name__)
 
@@ -67,33 +67,29 @@ def subset_probes(fit_x: torch.Tensor, fit_y: torch.Tensor, evals: list, subsets
     return [torch.cat(o) for o in out]
 
 
-def probe(data_dir: str | Path, runs_dir: str | Path, trained: str | Path, values: dict, runtime: dict,
-          out_dir: str | Path) -> dict:
+def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
+          provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
+    """The subset probes of every seed's model of the upstream mnist-mlp variant."""
     import pandas as pd
 
     from dlrepro.report import figures
 
-    started = time.perf_counter()
-    device = stage_device(runtime)
-    trained_metrics = read_json(trained)
-    model_values, t = trained_metrics["params"]["model"], trained_metrics["params"]["train"]
-    train_split, val_split, test_split, data_meta = load_splits(data_dir, t["val_size"], t["split_seed"], device)
+    trained = TrainedMLP(upstream, label)
+    started, device = start_stage(runtime)
+    train_split, val_split, test_split, _, data_meta = load_splits(data_dir, trained.params["train"], device)
     gen = torch.Generator().manual_seed(values["seed"])
     fit_idx = torch.randperm(len(train_split), generator=gen)[:values["probe_train_size"]].sort().values
     k = values["units"]
-    rows, per_seed, shown = [], [], {}
-    accuracy_arrays = []
-    for run in trained_metrics["per_seed"]:
-        seed = run["seed"]
-        model = build_model(model_values).to(device)
-        model.load_state_dict(torch.load(Path(runs_dir) / f"seed{seed}" / "model.pt", map_location=device,
-                                         weights_only=True))
+    rows, shown, accuracy_arrays = [], {}, []
+
+    def probe_seed(seed: int, _generator: torch.Generator, _seed_dir: Path):
+        model = trained.model(seed, device)
         fit_feats = layer_features(model, train_split.x[fit_idx.to(device)])
         val_feats, test_feats = layer_features(model, val_split.x), layer_features(model, test_split.x)
         names = ["input"] + [f"hidden {i + 1}" for i in range(len(fit_feats) - 1)]
         fit_y, val_y, test_y = (s.y.cpu() for s in (train_split, val_split, test_split))
         fit_y = fit_y[fit_idx]
-        seed_acc, seed_summary = [], {}
+        seed_rows, seed_acc, seed_summary = [], [], {}
         for layer, name in enumerate(names):
             n_units = fit_feats[layer].shape[1]
             subsets = torch.rand(values["draws"], n_units, generator=gen).argsort(1)[:, :k]
@@ -103,13 +99,13 @@ def probe(data_dir: str | Path, runs_dir: str | Path, trained: str | Path, value
                                               subsets, mnist.N_CLASSES, values["steps"], values["lr"],
                                               values["weight_decay"])
             best, worst = int(val_acc.argmax()), int(val_acc.argmin())
-            rows.append({"seed": seed, "layer": name, "units": n_units, "draws": len(subsets),
-                         "test_mean": float(test_acc.mean()), "test_median": float(test_acc.median()),
-                         "test_p05": float(test_acc.quantile(0.05)), "test_p95": float(test_acc.quantile(0.95)),
-                         "best_subset_test": float(test_acc[best]), "worst_subset_test": float(test_acc[worst])})
+            seed_rows.append({"seed": seed, "layer": name, "units": n_units, "draws": len(subsets),
+                              "test_mean": float(test_acc.mean()), "test_median": float(test_acc.median()),
+                              "test_p05": float(test_acc.quantile(0.05)), "test_p95": float(test_acc.quantile(0.95)),
+                              "best_subset_test": float(test_acc[best]), "worst_subset_test": float(test_acc[worst])})
             seed_acc.append(test_acc.numpy())
             seed_summary[name] = float(test_acc[best])
-            if seed == trained_metrics["per_seed"][0]["seed"]:
+            if seed == trained.seeds[0]:
                 # class-mean activation of the chosen units on test images, to show what they respond to
                 for kind, draw in (("best", best), ("worst", worst)):
                     units = subsets[draw].numpy()
@@ -117,33 +113,38 @@ def probe(data_dir: str | Path, runs_dir: str | Path, trained: str | Path, value
                     means = np.stack([feats[test_y.numpy() == c].mean(0) for c in range(mnist.N_CLASSES)])
                     shown[(name, kind)] = {"units": units, "class_means": means, "test": float(test_acc[draw]),
                                            "val": float(val_acc[draw])}
+        rows.extend(seed_rows)
         accuracy_arrays.append(np.stack(seed_acc))
-        per_seed.append({"seed": seed, "best_subset_test": seed_summary})
-        log.info("seed %d: %s", seed, ", ".join(f"{r['layer']} {r['test_mean']:.3f}" for r in rows[-len(names):]))
-    table = pd.DataFrame(rows)
-    accuracy = np.stack(accuracy_arrays)                            # [seed, layer, draw]
-    last = names[-1]
-    metrics = {
-        "last_layer_subset_test_accuracy": mean_ci95(
-            table.loc[table["layer"] == last, "test_mean"], bounds=(0, 1)),
-        "last_layer_best_subset_test_accuracy": mean_ci95(
-            table.loc[table["layer"] == last, "best_subset_test"], bounds=(0, 1)),
-        "per_seed": per_seed,
-        "data": {"source": data_meta["source"], "n_train": len(fit_idx), "n_val": len(val_split),
-                 "n_test": len(test_split)},
-        "params": {"probe": values, "model": model_values},
-        "setting": f"{values['draws']} random subsets of {k} units per layer and seed; softmax regression on "
-                   f"{len(fit_idx)} training images, best and worst subset picked on validation, scored on test",
-    }
-    with atomic_path(out_dir, directory=True) as tmp:
-        table.to_csv(tmp / "subsets.csv", index=False, float_format="%.6f")
-        np.save(tmp / "test_accuracy.npy", accuracy.astype(np.float32))
-        figures.subset_distributions(accuracy, names, tmp / "distributions.png",
+        log.info("seed %d: %s", seed, ", ".join(f"{r['layer']} {r['test_mean']:.3f}" for r in seed_rows))
+        return {"best_subset_test": seed_summary,
+                "last_layer_subset_test_accuracy": seed_rows[-1]["test_mean"],
+                "last_layer_best_subset_test_accuracy": seed_rows[-1]["best_subset_test"]}, []
+
+    def write_tables(runs_tmp: Path, _histories) -> None:
+        table = pd.DataFrame(rows)
+        names = list(dict.fromkeys(table["layer"]))
+        accuracy = np.stack(accuracy_arrays)                        # [seed, layer, draw]
+        table.to_csv(runs_tmp / "subsets.csv", index=False, float_format="%.6f")
+        np.save(runs_tmp / "test_accuracy.npy", accuracy.astype(np.float32))
+        figures.subset_distributions(accuracy, names, runs_tmp / "distributions.png",
                                      f"test accuracy of a classifier on {k} random units, per layer "
                                      f"({accuracy.shape[2]} draws × {accuracy.shape[0]} seeds)")
-        figures.subset_examples(shown, names, tmp / "best_worst.png",
+        figures.subset_examples(shown, names, runs_tmp / "best_worst.png",
                                 f"best and worst {k}-unit subsets (picked on validation; first seed): "
                                 "mean activation per digit on test images")
-        write_json(tmp / "metrics.json", metrics)
-        write_json(tmp / "provenance.json", provenance(metrics["params"], device, time.perf_counter() - started))
-    return metrics
+
+    data = {"source": data_meta["source"], "n_train": len(fit_idx), "n_val": len(val_split), "n_test": len(test_split)}
+    setting = (f"{values['draws']} random subsets of {k} units per layer and seed; softmax regression on "
+               f"{len(fit_idx)} training images, best and worst subset picked on validation, scored on test")
+    summary = {"last_layer_subset_test_accuracy": (0, 1), "last_layer_best_subset_test_accuracy": (0, 1)}
+    return run_seeds(label, trained.seeds, probe_seed, runs_dir, metrics_path, provenance_path, summary=summary,
+                     params={"probe": values, "model": trained.params["model"]}, data=data, setting=setting,
+                     started=started, device=device, finish=write_tables)
+
+
+def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
+              out_dir: str | Path, upstream: str | Path | None = None) -> None:
+    """variants.json and every variant's subset table and figures."""
+    with summary_folder(out_dir, results_dir, variants) as tmp:
+        for name in ("subsets.csv", "distributions.png", "best_worst.png"):
+            copy_from_runs(results_dir, variants, name, tmp)

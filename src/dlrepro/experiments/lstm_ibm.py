@@ -22,26 +22,15 @@ import pandas as pd
 import torch
 
 from dlrepro.data import audio
-from dlrepro.experiments.denoise import describe
-from dlrepro.experiments.speech_common import log_stats, masked_mse, schedule_text, start
-from dlrepro.io import atomic_path, load_arrays, read_json, write_json
-from dlrepro.models.speech import Denoiser
-from dlrepro.train.engine import Split, fit
+from dlrepro.io import load_arrays, read_json, write_json
+from dlrepro.models.speech import Denoiser, describe_denoiser
+from dlrepro.report.summary import summary_folder
+from dlrepro.train.engine import Split, fit, schedule_text, start_stage
+from dlrepro.train.provenance import read_result
 from dlrepro.train.seeds import run_seeds
+from dlrepro.train.speech import log_stats, masked_mse, padded
 
-HEADLINE = "test_snr_db"
 ARRAYS = ["noisy_mag", "ibm", "frame_offsets", "split", "offsets", "clean_wave", "noisy_wave", "snr_db"]
-
-
-def padded(frames: np.ndarray, offsets: np.ndarray, utts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Utterances' frames zero-padded to `length` frames: (n, length, bins) and the mask (n, length)."""
-    out = np.zeros((len(utts), length, frames.shape[1]), np.float32)
-    mask = np.zeros((len(utts), length), np.float32)
-    for row, i in enumerate(utts):
-        seq = frames[offsets[i]:offsets[i + 1]]
-        out[row, :len(seq)] = seq
-        mask[row, :len(seq)] = 1
-    return out, mask
 
 
 def to_chunks(x: torch.Tensor, mask: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,8 +103,8 @@ def noisy_floor(data: Utterances, part: int) -> dict:
 
 
 def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
-          provenance_path: str | Path, label: str) -> dict:
-    started, device = start(runtime)
+          provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
+    started, device = start_stage(runtime)
     m, t, scheme = values["model"], values["train"], values["scheme"]
     data = Utterances(data_dir, t["chunk_frames"])
     (tx, ty, tm), (vx, vy, vm), (sx, _, _) = (data.tensors(p, device) for p in (0, 1, 2))
@@ -148,7 +137,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                  **{k: f"{v} utterances" for k, v in counts.items()}}
     how = (f"utterances zero-padded to {data.length} frames" if scheme == "padded" else
            f"{t['chunk_frames']}-frame chunks, last chunk padded, state reset per chunk")
-    setting = (f"{describe(m)}; {how}; padding masked out of the MSE; {schedule_text(t)}; best validation-SNR epoch; "
+    setting = (f"{describe_denoiser(m)}; {how}; padding masked out of the MSE; {schedule_text(t)}; best validation-SNR epoch; "
                f"mixtures at {', '.join(f'{s:g}' for s in sorted(set(data.a['snr_db'].tolist())))} dB")
     return run_seeds(label, values["train"]["seeds"], train_one, runs_dir, metrics_path, provenance_path,
                      params=values, summary={"test_snr_db": (-np.inf, np.inf), "test_si_sdr_db": (-np.inf, np.inf)},
@@ -156,11 +145,12 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                      extra={**noisy_floor(data, 2), "padded_length": data.length})
 
 
-def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], out: str | Path) -> pd.DataFrame:
+def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
+              out_dir: str | Path, upstream: str | Path | None = None) -> pd.DataFrame:
     from dlrepro.report import speech_figures as figs
 
     results_dir = Path(results_dir)
-    metrics = {v: read_json(results_dir / v / "metrics.json") for v in variants}
+    metrics = {v: read_result(results_dir / v) for v in variants}
     rows = []
     for v, mt in metrics.items():
         snr, sdr = mt["test_snr_db"], mt["test_si_sdr_db"]
@@ -173,7 +163,7 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
     histories = {v: pd.read_csv(results_dir / v / "runs" / f"seed{metrics[v]['per_seed'][0]['seed']}" / "history.csv")
                  for v in variants}
     floor = next(iter(metrics.values()))["noisy_snr_db"]
-    with atomic_path(out, directory=True) as tmp:
+    with summary_folder(out_dir, results_dir, variants) as tmp:
         table.to_csv(tmp / "results.csv", index=False, float_format="%.4f")
         write_json(tmp / "summary.json", {"noisy_snr_db": floor})
         figs.snr_bars(table, floor, None, tmp / "snr.png", "mean SNR of held-out utterances (95% interval over seeds)")

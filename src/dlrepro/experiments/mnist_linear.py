@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from dlrepro.data import mnist
-from dlrepro.experiments.mnist_mlp import run_seeds
 from dlrepro.models.mlp import MLP
+from dlrepro.report.summary import copy_from_runs, summary_folder
 from dlrepro.train.engine import epoch_batches, fit_steps
+from dlrepro.train.seeds import run_on_splits
 
 
 def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
-          provenance_path: str | Path, label: str) -> dict:
+          provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
     t = values["train"]
 
     def train_one(seed, generator, train_split, val_split):
@@ -21,7 +22,14 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                             eval_every=t["eval_every"], desc=f"{label} seed {seed}")
         return model, history, {"steps": t["steps"]}
 
-    return run_seeds(data_dir, t, runtime, runs_dir, metrics_path, provenance_path, label,
-                     train_one, trained_with={"train": t},
-                     setting=f"softmax regression from zero weights; SGD {t['lr']:g}, batch {t['batch_size']}, "
-                             f"{t['steps']} steps, reshuffled every epoch; the last weights are tested")
+    return run_on_splits(data_dir, t, runtime, runs_dir, metrics_path, provenance_path, label,
+                         train_one, trained_with={"train": t},
+                         setting=f"softmax regression from zero weights; SGD {t['lr']:g}, batch {t['batch_size']}, "
+                                 f"{t['steps']} steps, reshuffled every epoch; the last weights are tested")
+
+
+def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
+              out_dir: str | Path, upstream: str | Path | None = None) -> None:
+    """variants.json and each variant's training curves."""
+    with summary_folder(out_dir, results_dir, variants) as tmp:
+        copy_from_runs(results_dir, variants, "curves.png", tmp)

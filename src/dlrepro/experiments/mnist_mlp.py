@@ -1,58 +1,37 @@
 """REFERENCE.md mnist-mlp: 784 -> 5x[1024 ReLU] -> 10, He init, Adam, batch 200, on MNIST.
 
 train(): every seed of one variant; the weights of the best validation epoch are tested once.
-analyze(): PCA, t-SNE and a linear probe of the input and of every hidden layer.
+summarize(): every variant's results, and PCA, t-SNE and a linear probe of the input and of every
+hidden layer of the default variant's first seed.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from dlrepro.data import mnist
-from dlrepro.io import atomic_path, load_arrays, read_json
-from dlrepro.models.mlp import MLP
-from dlrepro.train import seeds
-from dlrepro.train.engine import Split, fit, stage_device
+from dlrepro.models.mlp import from_section, layer_features
+from dlrepro.report.summary import copy_from_runs, summary_folder
+from dlrepro.train.engine import fit, start_stage
+from dlrepro.train.seeds import run_on_splits
+from dlrepro.train.splits import load_splits
+from dlrepro.train.trained import TrainedMLP
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where used: it costs every training stage 0.2 s to start
 
-
-def load_splits(data_dir: str | Path, val_size: int, split_seed: int, device: torch.device):
-    """Train, validation (held out of train) and test splits as float tensors on the device."""
-    arrays = load_arrays(data_dir, list(mnist.ARRAYS))
-    n_train = len(arrays["train_y"])
-    if not 0 < val_size < n_train:
-        raise ValueError(f"val_size {val_size} must be between 1 and the {n_train - 1} training images")
-    order = torch.randperm(n_train, generator=torch.Generator().manual_seed(split_seed))
-
-    def split(x: np.ndarray, y: np.ndarray, idx=None) -> Split:
-        x_t, y_t = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
-        if idx is not None:
-            x_t, y_t = x_t[idx], y_t[idx]
-        return Split(x_t.to(device).flatten(1).float().div_(255), y_t.to(device))
-
-    train = split(arrays["train_x"], arrays["train_y"], order[val_size:])
-    val = split(arrays["train_x"], arrays["train_y"], order[:val_size])
-    test = split(arrays["test_x"], arrays["test_y"])
-    return train, val, test, read_json(Path(data_dir) / "meta.json")
-
-
-def build_model(model_values: dict) -> MLP:
-    return MLP(28 * 28, model_values["hidden"], mnist.N_CLASSES, model_values["activation"], model_values["init"])
+ANALYSED = "default"  # the variant whose layers summarize() analyses
 
 
 def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
-          provenance_path: str | Path, label: str) -> dict:
+          provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
     t = values["train"]
 
     def train_one(seed, generator, train_split, val_split):
-        model = build_model(values["model"]).to(train_split.x.device)
+        model = from_section(values["model"]).to(train_split.x.device)
         result = fit(model, train_split, val_split, epochs=t["epochs"], batch_size=t["batch_size"],
                      optimizer=t["optimizer"], lr=t["lr"], lr_schedule=t["lr_schedule"],
                      generator=generator, desc=f"{label} seed {seed}")
@@ -60,53 +39,23 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
         return model, result.history, {"best_epoch": result.best_epoch, "epochs": t["epochs"]}
 
     # The analysis values do not affect training.
-    return run_seeds(data_dir, t, runtime, runs_dir, metrics_path, provenance_path, label, train_one,
-                     trained_with={"model": values["model"], "train": t},
-                     setting=f"{t['optimizer']} {t['lr']:g}, {t['lr_schedule']} schedule, {t['epochs']} epochs, "
-                             f"batch {t['batch_size']}; the best validation epoch is tested")
+    return run_on_splits(data_dir, t, runtime, runs_dir, metrics_path, provenance_path, label, train_one,
+                         trained_with={"model": values["model"], "train": t},
+                         setting=f"{t['optimizer']} {t['lr']:g}, {t['lr_schedule']} schedule, {t['epochs']} epochs, "
+                                 f"batch {t['batch_size']}; the best validation epoch is tested")
 
 
-def run_seeds(data_dir: str | Path, t: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
-              provenance_path: str | Path, label: str, train_one, *, trained_with: dict, setting: str,
-              save_models: bool = True, curves: bool = True) -> dict:
-    """Every seed of one MNIST variant (train/seeds.run_seeds on the MNIST splits), each tested once.
-
-    train_one(seed, generator, train_split, val_split) -> (model to test, history rows, extra
-    per-seed values). Each seed keeps model.pt unless save_models is false; curves adds one
-    figure of every seed's training curves to the runs folder.
-    """
-    started = time.perf_counter()
-    device = stage_device(runtime)
-    train_split, val_split, test_split, data_meta = load_splits(data_dir, t["val_size"], t["split_seed"], device)
-
-    def one_seed(seed: int, generator: torch.Generator, seed_dir: Path):
-        model, history, extra = train_one(seed, generator, train_split, val_split)
-        if save_models:
-            torch.save(model.state_dict(), seed_dir / "model.pt")
-        return {**extra, **seeds.tested(model, val_split, test_split)}, history
-
-    def draw_curves(runs_tmp: Path, histories: dict[int, list[dict]]) -> None:
-        from dlrepro.report import figures
-
-        figures.training_curves({f"seed {s}": h for s, h in histories.items()}, runs_tmp / "curves.png",
-                                f"{label}: training curves")
-
-    data = {"source": data_meta["source"], "n_train": len(train_split), "n_val": len(val_split),
-            "n_test": len(test_split)}
-    return seeds.run_seeds(label, t["seeds"], one_seed, runs_dir, metrics_path, provenance_path,
-                           summary=seeds.ACCURACY, params=trained_with, data=data, setting=setting,
-                           started=started, device=device, finish=draw_curves if curves else None)
+def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
+              out_dir: str | Path, upstream: str | Path | None = None) -> pd.DataFrame:
+    """variants.json, each variant's training curves, and the layer analysis of the default variant."""
+    results_dir = Path(results_dir)
+    with summary_folder(out_dir, results_dir, variants) as tmp:
+        copy_from_runs(results_dir, variants, "curves.png", tmp)
+        return analyze(data_dir, results_dir / ANALYSED, values["analysis"], runtime, tmp)
 
 
-@torch.no_grad()
-def layer_features(model: MLP, x: torch.Tensor, batch_size: int = 2048) -> list[np.ndarray]:
-    """Input and every hidden layer's activations (logits left out), as float32 numpy arrays."""
-    model.eval()
-    chunks = [model.features(x[i:i + batch_size])[:-1] for i in range(0, len(x), batch_size)]
-    return [torch.cat(layer).float().cpu().numpy() for layer in zip(*chunks)]
-
-
-def analyze(data_dir: str | Path, runs_dir: str | Path, values: dict, runtime: dict, out_dir: str | Path) -> pd.DataFrame:
+def analyze(data_dir: str | Path, variant_dir: Path, a: dict, runtime: dict, tmp: Path) -> pd.DataFrame:
+    """PCA and t-SNE maps and a linear probe per layer of the first seed's model of a trained variant."""
     import pandas as pd
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
@@ -114,13 +63,13 @@ def analyze(data_dir: str | Path, runs_dir: str | Path, values: dict, runtime: d
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    device = stage_device(runtime)
-    t, a = values["train"], values["analysis"]
-    train_split, _, test_split, _ = load_splits(data_dir, t["val_size"], t["split_seed"], device)
-    seed = t["seeds"][0]
-    model = build_model(values["model"]).to(device)
-    model.load_state_dict(torch.load(Path(runs_dir) / f"seed{seed}" / "model.pt", map_location=device,
-                                     weights_only=True))
+    from dlrepro.report import figures
+
+    _, device = start_stage(runtime)
+    trained = TrainedMLP(variant_dir, "mnist-mlp summarize")
+    train_split, _, test_split, _, _ = load_splits(data_dir, trained.params["train"], device)
+    seed = trained.seeds[0]
+    model = trained.model(seed, device)
 
     rng = np.random.default_rng(0)
     shown = np.sort(rng.choice(len(test_split), size=min(a["n_images"], len(test_split)), replace=False))
@@ -129,7 +78,7 @@ def analyze(data_dir: str | Path, runs_dir: str | Path, values: dict, runtime: d
     fit_feats = layer_features(model, train_split.x[torch.from_numpy(probe_fit).to(device)])
     test_y = test_split.y.cpu().numpy()
     fit_y = train_split.y.cpu().numpy()[probe_fit]
-    names = ["input"] + [f"hidden {i + 1}" for i in range(len(values["model"]["hidden"]))]
+    names = ["input"] + [f"hidden {i + 1}" for i in range(len(test_feats) - 1)]
 
     pca_maps, tsne_maps, rows = [], [], []
     for name, feats, fit_x in zip(names, test_feats, fit_feats):
@@ -147,16 +96,13 @@ def analyze(data_dir: str | Path, runs_dir: str | Path, values: dict, runtime: d
                      "probe_accuracy": float(probe.score(feats, test_y)),
                      "pca2_explained_variance": float(pca.explained_variance_ratio_[:2].sum())})
     table = pd.DataFrame(rows)
-    from dlrepro.report import figures
-
-    with atomic_path(out_dir, directory=True) as tmp:
-        table.to_csv(tmp / "probes.csv", index=False, float_format="%.6f")
-        np.save(tmp / "pca.npy", np.stack(pca_maps).astype(np.float32))
-        np.save(tmp / "tsne.npy", np.stack(tsne_maps).astype(np.float32))
-        np.save(tmp / "labels.npy", test_y[shown])
-        figures.embedding_grid(np.stack(pca_maps), test_y[shown], names, tmp / "pca.png",
-                               f"PCA of {len(shown)} test images, per layer (seed {seed})")
-        figures.embedding_grid(np.stack(tsne_maps), test_y[shown], names, tmp / "tsne.png",
-                               f"t-SNE (perplexity {a['tsne_perplexity']}) of {len(shown)} test images (seed {seed})")
-        figures.probe_accuracy(table, tmp / "probes.png", "linear probe per layer")
+    table.to_csv(tmp / "probes.csv", index=False, float_format="%.6f")
+    np.save(tmp / "pca.npy", np.stack(pca_maps).astype(np.float32))
+    np.save(tmp / "tsne.npy", np.stack(tsne_maps).astype(np.float32))
+    np.save(tmp / "labels.npy", test_y[shown])
+    figures.embedding_grid(np.stack(pca_maps), test_y[shown], names, tmp / "pca.png",
+                           f"PCA of {len(shown)} test images, per layer (seed {seed})")
+    figures.embedding_grid(np.stack(tsne_maps), test_y[shown], names, tmp / "tsne.png",
+                           f"t-SNE (perplexity {a['tsne_perplexity']}) of {len(shown)} test images (seed {seed})")
+    figures.probe_accuracy(table, tmp / "probes.png", "linear probe per layer")
     return table

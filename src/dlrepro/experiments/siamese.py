@@ -22,14 +22,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dlrepro.experiments.lstm_ibm import padded
-from dlrepro.experiments.speech_common import log_stats, schedule_text, start
-from dlrepro.io import atomic_path, load_arrays, read_json, write_json
+from dlrepro.io import load_arrays, read_json, write_json
 from dlrepro.models.speech import Siamese, SiameseEncoder
-from dlrepro.train.engine import Split, evaluate, fit
+from dlrepro.report.summary import summary_folder
+from dlrepro.train.engine import Split, evaluate, fit, schedule_text, start_stage
+from dlrepro.train.provenance import read_result
 from dlrepro.train.seeds import run_seeds
+from dlrepro.train.speech import log_stats, padded
 
-HEADLINE = "test_pair_accuracy"
 ARRAYS = ["clean_mag", "frame_offsets", "speaker", "pairs", "pair_set", "speaker_set", "utt_set"]
 
 
@@ -72,8 +72,8 @@ def one_shot(emb: np.ndarray, speakers: np.ndarray, draws: int, rng: np.random.G
 
 
 def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
-          provenance_path: str | Path, label: str) -> dict:
-    started, device = start(runtime)
+          provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
+    started, device = start_stage(runtime)
     a = load_arrays(data_dir, ARRAYS)
     meta = read_json(Path(data_dir) / "meta.json")
     m, t = values["model"], values["train"]
@@ -142,11 +142,12 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                      extra={"one_shot_chance": 1 / n_test_speakers})
 
 
-def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], out: str | Path) -> pd.DataFrame:
+def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
+              out_dir: str | Path, upstream: str | Path | None = None) -> pd.DataFrame:
     from dlrepro.report import speech_figures as figs
 
     results_dir = Path(results_dir)
-    metrics = {v: read_json(results_dir / v / "metrics.json") for v in variants}
+    metrics = {v: read_result(results_dir / v) for v in variants}
     rows, curves = [], {}
     for v, mt in metrics.items():
         acc = mt["test_pair_accuracy"]
@@ -161,7 +162,7 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
                                                  first["test_eer"])
     table = pd.DataFrame(rows)
     data = next(iter(metrics.values()))["data"]
-    with atomic_path(out, directory=True) as tmp:
+    with summary_folder(out_dir, results_dir, variants) as tmp:
         table.to_csv(tmp / "results.csv", index=False, float_format="%.4f")
         write_json(tmp / "summary.json", {k: data[k] for k in ("train_speakers", "val_speakers", "test_speakers")})
         figs.roc(curves, tmp / "roc.png", "verification ROC on unseen speakers")

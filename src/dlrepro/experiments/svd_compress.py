@@ -1,7 +1,7 @@
 """REFERENCE.md svd-compress, svd-finetune, compression-claim: compressing the mnist-mlp baseline.
 
-compress(): one variant (a rank, a sparsity, a way of training) applied to every seed's baseline
-model. Each compressed model is written to a file twice, float32 and int8, loaded back and
+train(): one variant (a rank, a sparsity, a way of training) applied to every seed's model of
+the upstream baseline (a trained mnist-mlp variant). Each compressed model is written to a file twice, float32 and int8, loaded back and
 evaluated from that file, so the accuracy and the stored bytes belong to the same artefact.
 summarize(): all variants together: table, accuracy vs rank, the accuracy/bytes Pareto curve,
 the singular value spectra of the baseline, and the smallest stored size without accuracy loss.
@@ -14,6 +14,7 @@ import logging
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,14 +22,20 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import prune
 
-from dlrepro.experiments.mnist_mlp import build_model, load_splits
-from dlrepro.io import atomic_path, read_json, write_json
+from dlrepro.io import read_json, write_json
 from dlrepro.models import compressed
 from dlrepro.models.lowrank import FactorisedLinear, SVDLinear, factorise, full_rank, singular_values, truncated_svd
 from dlrepro.models.mlp import MLP
-from dlrepro.train.engine import Split, configure, evaluate, fit, make_optimizer, seed_everything, stage_device
-from dlrepro.train.provenance import provenance
+from dlrepro.report.summary import summary_folder
+from dlrepro.train.engine import Split, configure, evaluate, fit, make_optimizer, start_stage
+from dlrepro.train.provenance import read_result
+from dlrepro.train.seeds import run_seeds
+from dlrepro.train.splits import load_splits
+from dlrepro.train.trained import TrainedMLP
 from dlrepro.train.stats import mean_ci95
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where used: it costs every training stage 0.2 s to start
 
 log = logging.getLogger(__name__)
 PRECISIONS = ("float32", "int8")
@@ -122,113 +129,91 @@ def describe(method: dict, values: dict) -> str:
     return f"{what}; output layer and biases kept; {how}; stored float32 and int8 (per-row scales)"
 
 
-def compress(data_dir: str | Path, baseline_runs: str | Path, baseline_metrics: str | Path, values: dict,
-             runtime: dict, out_dir: str | Path, label: str) -> dict:
-    started = time.perf_counter()
-    device = stage_device(runtime)
-    base = read_json(baseline_metrics)
-    bt, model_values = base["params"]["train"], base["params"]["model"]
+def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
+          provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
+    base = TrainedMLP(upstream, label)
+    started, device = start_stage(runtime)
     # The baseline's own validation split: its images were never trained on, here either.
-    train_split, val_split, test_split, data_meta = load_splits(data_dir, bt["val_size"], bt["split_seed"], device)
+    train_split, val_split, test_split, _, data_meta = load_splits(data_dir, base.params["train"], device)
     method, f = values["method"], values["finetune"]
-    per_seed, timing = [], {}
-    with atomic_path(out_dir, directory=True) as tmp:
-        for run in base["per_seed"]:
-            seed = run["seed"]
-            baseline_path = Path(baseline_runs) / f"seed{seed}" / "model.pt"
-            generator = seed_everything(seed)
-            model = build_model(model_values).to(device)
-            model.load_state_dict(torch.load(baseline_path, map_location=device, weights_only=True))
-            baseline = {"test": evaluate(model, test_split), "val": evaluate(model, val_split)}
-            record = {"seed": seed, "baseline_bytes": baseline_path.stat().st_size,
-                      "baseline_test_accuracy": baseline["test"]["accuracy"],
-                      "baseline_val_accuracy": baseline["val"]["accuracy"],
-                      "ranks": None if method["rank"] is None else [layer_rank(layer, method["rank"])
-                                                                    for layer in model.hidden]}
-            plain = copy.deepcopy(model) if method["training"] == "loop" and not timing else None
-            model = prepare(model, method, values["loop"])
-            seed_dir = tmp / "runs" / f"seed{seed}"
-            seed_dir.mkdir(parents=True)
-            if plain is not None:
-                steps = values["loop"]["timing_steps"]
-                timing = {"batch_size": f["batch_size"], "steps": steps, "device": str(device),
-                          "plain_step_s": step_seconds(plain, train_split, f["batch_size"], steps, f["lr"]),
-                          "loop_step_s": step_seconds(model, train_split, f["batch_size"], steps, f["lr"])}
-                timing["ratio"] = timing["loop_step_s"] / timing["plain_step_s"]
-                log.info("%s: one training step %.4f s with SVD in the loop, %.4f s plain (x%.1f)", label,
-                         timing["loop_step_s"], timing["plain_step_s"], timing["ratio"])
-            if method["training"] != "oneshot":
-                result = fit(model, train_split, val_split, epochs=f["epochs"], batch_size=f["batch_size"],
-                             optimizer=f["optimizer"], lr=f["lr"], lr_schedule=f["lr_schedule"],
-                             generator=generator, desc=f"{label} seed {seed}")
-                model.load_state_dict(result.best_state)
-                history = [{k: v for k, v in row.items() if k != "seconds"} for row in result.history]
-                write_json(seed_dir / "history.json", history)
-                record["best_epoch"] = result.best_epoch
-                record["train_seconds"] = sum(row["seconds"] for row in result.history)
-            if method["training"] == "loop":
-                # How far the forward pass's rank-D weight is from the exact one that gets stored.
-                record["loop_weight_gap"] = [loop_weight_gap(layer) for layer in model.hidden]
-            model = finalize(model).cpu()
-            for precision in PRECISIONS:
-                suffix = "" if precision == "float32" else "_int8"
-                state = compressed.encode(model, model_values["activation"], int8=precision == "int8")
-                path = seed_dir / f"model_{precision}.pt"
-                record[f"stored_bytes{suffix}"] = compressed.save(state, path)
-                record[f"payload_bytes{suffix}"] = compressed.payload_bytes(state)
-                # Evaluated from the file, as a user would load it.
-                loaded = compressed.decode(compressed.load(path)).to(device)
-                for split_name, split in (("test", test_split), ("val", val_split)):
-                    record[f"{split_name}_accuracy{suffix}"] = evaluate(loaded, split)["accuracy"]
-            write_json(seed_dir / "metrics.json", {k: v for k, v in record.items() if k != "train_seconds"})
-            log.info("%s seed %d: test accuracy %.4f (int8 %.4f; baseline %.4f), %d bytes (int8 %d; baseline %d)",
-                     label, seed, record["test_accuracy"], record["test_accuracy_int8"],
-                     record["baseline_test_accuracy"], record["stored_bytes"], record["stored_bytes_int8"],
-                     record["baseline_bytes"])
-            per_seed.append(record)
-        metrics = summarize_seeds(per_seed)
-        metrics.update({
-            "per_seed": [{k: v for k, v in r.items() if k != "train_seconds"} for r in per_seed],
-            "method": method,
-            "data": {"source": data_meta["source"], "n_train": len(train_split), "n_val": len(val_split),
-                     "n_test": len(test_split)},
-            "params": {"method": method, "finetune": f, "loop": values["loop"], "baseline": base["params"]},
-            "setting": describe(method, values),
-        })
-        write_json(tmp / "metrics.json", metrics)
-        write_json(tmp / "provenance.json", provenance(
-            metrics["params"], device, time.perf_counter() - started, step_cost=timing,
-            train_seconds={f"seed{r['seed']}": round(r.get("train_seconds", 0.0), 3) for r in per_seed}))
-    return metrics
+    timing = {}  # filled by the first seed that trains with SVD in the loop
+
+    def compress_seed(seed: int, generator: torch.Generator, seed_dir: Path):
+        baseline_path = base.checkpoint(seed)
+        model = base.model(seed, device)
+        baseline = {"test": evaluate(model, test_split), "val": evaluate(model, val_split)}
+        record = {"baseline_bytes": baseline_path.stat().st_size,
+                  "baseline_test_accuracy": baseline["test"]["accuracy"],
+                  "baseline_val_accuracy": baseline["val"]["accuracy"],
+                  "ranks": None if method["rank"] is None else [layer_rank(layer, method["rank"])
+                                                                for layer in model.hidden]}
+        plain = copy.deepcopy(model) if method["training"] == "loop" and not timing else None
+        model = prepare(model, method, values["loop"])
+        if plain is not None:
+            steps = values["loop"]["timing_steps"]
+            timing.update({"batch_size": f["batch_size"], "steps": steps, "device": str(device),
+                           "plain_step_s": step_seconds(plain, train_split, f["batch_size"], steps, f["lr"]),
+                           "loop_step_s": step_seconds(model, train_split, f["batch_size"], steps, f["lr"])})
+            timing["ratio"] = timing["loop_step_s"] / timing["plain_step_s"]
+            log.info("%s: one training step %.4f s with SVD in the loop, %.4f s plain (x%.1f)", label,
+                     timing["loop_step_s"], timing["plain_step_s"], timing["ratio"])
+        history = []
+        if method["training"] != "oneshot":
+            result = fit(model, train_split, val_split, epochs=f["epochs"], batch_size=f["batch_size"],
+                         optimizer=f["optimizer"], lr=f["lr"], lr_schedule=f["lr_schedule"],
+                         generator=generator, desc=f"{label} seed {seed}")
+            model.load_state_dict(result.best_state)
+            history = result.history
+            record["best_epoch"] = result.best_epoch
+        if method["training"] == "loop":
+            # How far the forward pass's rank-D weight is from the exact one that gets stored.
+            record["loop_weight_gap"] = [loop_weight_gap(layer) for layer in model.hidden]
+        model = finalize(model).cpu()
+        for precision in PRECISIONS:
+            suffix = "" if precision == "float32" else "_int8"
+            state = compressed.encode(model, base.params["model"]["activation"], int8=precision == "int8")
+            path = seed_dir / f"model_{precision}.pt"
+            record[f"stored_bytes{suffix}"] = compressed.save(state, path)
+            record[f"payload_bytes{suffix}"] = compressed.payload_bytes(state)
+            record[f"size_pct{suffix}"] = 100 * record[f"stored_bytes{suffix}"] / record["baseline_bytes"]
+            # Evaluated from the file, as a user would load it; the change is paired with the seed's baseline.
+            loaded = compressed.decode(compressed.load(path)).to(device)
+            for split_name, split in (("test", test_split), ("val", val_split)):
+                accuracy = evaluate(loaded, split)["accuracy"]
+                record[f"{split_name}_accuracy{suffix}"] = accuracy
+                record[f"{split_name}_accuracy_change{suffix}"] = accuracy - record[f"baseline_{split_name}_accuracy"]
+        return record, history
+
+    data = {"source": data_meta["source"], "n_train": len(train_split), "n_val": len(val_split),
+            "n_test": len(test_split)}
+    baseline_bytes = base.checkpoint(base.seeds[0]).stat().st_size
+    return run_seeds(label, base.seeds, compress_seed, runs_dir, metrics_path, provenance_path, summary=SUMMARY,
+                     params={"method": method, "finetune": f, "loop": values["loop"], "baseline": base.params},
+                     data=data, setting=describe(method, values), started=started, device=device,
+                     extra={"baseline_bytes": baseline_bytes, "step_cost": timing})
 
 
-def summarize_seeds(per_seed: list[dict]) -> dict:
-    """Mean and 95% interval over seeds of accuracies, of the paired change against each seed's
-    baseline, and of stored sizes (bytes and % of the baseline's file)."""
-    out = {}
-    for suffix in ("", "_int8"):
-        for split in ("test", "val"):
-            key = f"{split}_accuracy{suffix}"
-            out[key] = mean_ci95((r[key] for r in per_seed), bounds=(0, 1))
-            out[f"{split}_accuracy_change{suffix}"] = mean_ci95(
-                r[key] - r[f"baseline_{split}_accuracy"] for r in per_seed)
-        out[f"stored_bytes{suffix}"] = mean_ci95(r[f"stored_bytes{suffix}"] for r in per_seed)
-        out[f"size_pct{suffix}"] = mean_ci95((100 * r[f"stored_bytes{suffix}"] / r["baseline_bytes"] for r in per_seed),
-                                             bounds=(0, math.inf))
-    out["baseline_test_accuracy"] = mean_ci95((r["baseline_test_accuracy"] for r in per_seed), bounds=(0, 1))
-    out["baseline_bytes"] = per_seed[0]["baseline_bytes"]
-    return out
+# What a variant's seeds are summarised by, with the range each metric can take: accuracies, their
+# paired change against each seed's baseline, stored sizes (bytes and % of the baseline's file).
+SUMMARY = {
+    **{f"{split}_accuracy{suffix}": (0, 1) for suffix in ("", "_int8") for split in ("test", "val")},
+    **{f"{split}_accuracy_change{suffix}": (-math.inf, math.inf) for suffix in ("", "_int8") for split in ("test", "val")},
+    **{f"stored_bytes{suffix}": (-math.inf, math.inf) for suffix in ("", "_int8")},
+    **{f"size_pct{suffix}": (0, math.inf) for suffix in ("", "_int8")},
+    "baseline_test_accuracy": (0, 1),
+}
 
 
 def _table(variants_dir: Path, variants: list[str]) -> tuple[list[dict], dict]:
     rows, metrics = [], {}
     for variant in variants:
-        m = metrics[variant] = read_json(variants_dir / variant / "metrics.json")
+        m = metrics[variant] = read_result(variants_dir / variant)
         for precision in PRECISIONS:
             suffix = "" if precision == "float32" else "_int8"
             acc, change = m[f"test_accuracy{suffix}"], m[f"test_accuracy_change{suffix}"]
-            rows.append({"variant": variant, "precision": precision, "training": m["method"]["training"],
-                         "rank": m["method"]["rank"], "sparsity": m["method"]["sparsity"],
+            method = m["params"]["method"]
+            rows.append({"variant": variant, "precision": precision, "training": method["training"],
+                         "rank": method["rank"], "sparsity": method["sparsity"],
                          "stored_bytes": round(m[f"stored_bytes{suffix}"]["mean"]),
                          "size_pct": m[f"size_pct{suffix}"]["mean"],
                          "test_accuracy": acc["mean"], "test_accuracy_low": acc["low"], "test_accuracy_high": acc["high"],
@@ -298,47 +283,45 @@ def claim_check(metrics: dict[str, dict], rows: list[dict], claim: dict) -> dict
 
 
 @torch.no_grad()
-def spectra(baseline_runs: Path, model_values: dict, seeds: list[int]) -> np.ndarray:
+def spectra(base: TrainedMLP) -> np.ndarray:
     """Singular values of every hidden weight matrix: [seed, layer, index], NaN past the rank."""
-    hidden = model_values["hidden"]
-    out = np.full((len(seeds), len(hidden), max(hidden)), np.nan, dtype=np.float32)
-    for i, seed in enumerate(seeds):
-        model = build_model(model_values)
-        model.load_state_dict(torch.load(baseline_runs / f"seed{seed}" / "model.pt", map_location="cpu",
-                                         weights_only=True))
-        for j, layer in enumerate(model.hidden):
+    hidden = base.params["model"]["hidden"]
+    out = np.full((len(base.seeds), len(hidden), max(hidden)), np.nan, dtype=np.float32)
+    for i, seed in enumerate(base.seeds):
+        for j, layer in enumerate(base.model(seed).hidden):
             s = singular_values(layer.weight).float().numpy()
             out[i, j, :len(s)] = s
     return out
 
 
-def summarize(variants_dir: str | Path, variants: list[str], values: dict, runtime: dict,
-              baseline_runs: str | Path, baseline_metrics: str | Path, out_dir: str | Path) -> dict:
+def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
+              out_dir: str | Path, upstream: str | Path | None = None) -> pd.DataFrame:
+    """The table, figures and claim over every variant; upstream: the trained baseline's folder."""
     import pandas as pd
 
     from dlrepro.report import compression as figures
 
+    base = TrainedMLP(upstream, "svd-compress summarize")
     configure(runtime["threads"])
-    variants_dir, baseline_runs = Path(variants_dir), Path(baseline_runs)
-    rows, metrics = _table(variants_dir, variants)
+    results_dir = Path(results_dir)
+    rows, metrics = _table(results_dir, variants)
     claim = claim_check(metrics, rows, values["claim"])
-    base = read_json(baseline_metrics)
-    seeds = [r["seed"] for r in base["per_seed"]]
-    values_s = spectra(baseline_runs, base["params"]["model"], seeds)
-    step_cost = {v: read_json(variants_dir / v / "provenance.json")["step_cost"] for v in variants
-                 if metrics[v]["method"]["training"] == "loop"}
+    values_s = spectra(base)
+    step_cost = {v: read_json(results_dir / v / "provenance.json")["step_cost"] for v in variants
+                 if metrics[v]["params"]["method"]["training"] == "loop"}
     table = pd.DataFrame(rows)
-    first = next(iter(metrics.values()))
-    summary = {**claim, "data": first["data"],
+    overall = {"data": next(iter(metrics.values()))["data"],
                "setting": f"every stored model (float32 and int8) of {len(variants)} variants; accuracy within "
                           f"{100 * claim['tolerance']:.1f} point of each seed's baseline; size = bytes of the saved file"}
-    with atomic_path(out_dir, directory=True) as tmp:
+    numbers = {"smallest_size_pct": claim["smallest_size_pct"]}
+    with summary_folder(out_dir, results_dir, variants, summary={**claim, **overall}) as tmp:
         table.to_csv(tmp / "table.csv", index=False, float_format="%.6g")
         np.save(tmp / "spectra.npy", values_s)
-        write_json(tmp / "metrics.json", summary)
+        write_json(tmp / "metrics.json", numbers)
+        write_json(tmp / "claim.json", {k: v for k, v in claim.items() if k not in numbers})
         write_json(tmp / "step_cost.json", step_cost)  # wall times: not byte-stable, kept apart
         figures.accuracy_vs_rank(table, claim["baseline_test_accuracy"], tmp / "accuracy_vs_rank.png")
         figures.pareto(table, claim["baseline_test_accuracy"], claim["tolerance"], claim["claimed_size_pct"],
                        tmp / "pareto.png")
         figures.spectra(values_s, tmp / "spectra.png")
-    return summary
+    return table

@@ -19,11 +19,12 @@ import torch
 from torch import nn
 
 from dlrepro.config import deep_merge
-from dlrepro.experiments.mlp_ablation import build_model
-from dlrepro.experiments.mnist_mlp import load_splits
 from dlrepro.io import atomic_path, save_arrays, write_json
-from dlrepro.train.engine import Split, epoch_batches, evaluate, fit_steps, seed_everything, stage_device
+from dlrepro.models.mlp import from_section
+from dlrepro.report.summary import copy_from_runs, summary_folder
+from dlrepro.train.engine import Split, epoch_batches, evaluate, fit_steps, seed_everything, start_stage
 from dlrepro.train.provenance import provenance
+from dlrepro.train.splits import load_splits, sort_by_label
 from dlrepro.train.stats import mean_ci95
 
 log = logging.getLogger(__name__)
@@ -52,19 +53,13 @@ def setups(values: dict) -> dict[str, dict]:
 
 
 def build(setup: dict) -> nn.Module:
-    net = build_model(setup["model"])
+    net = from_section(setup["model"])
     return SoftmaxOutput(net) if setup["softmax_output"] else net
 
 
 def layers_of(model: nn.Module) -> list[nn.Linear]:
     net = model.net if isinstance(model, SoftmaxOutput) else model
     return [*net.hidden, net.out]
-
-
-def sort_by_label(split: Split) -> Split:
-    """The training split stored class by class, as files often come (a stable sort keeps it seeded)."""
-    order = torch.sort(split.y, stable=True).indices
-    return Split(split.x[order], split.y[order])
 
 
 class Recorder:
@@ -130,13 +125,6 @@ def run_setup(setup: dict, train_split: Split, val_split: Split, seed: int, diag
     return model, history, recorder
 
 
-def start_stage(data_dir: str | Path, values: dict, runtime: dict):
-    """Threads, determinism, the device (from runtime), and the MNIST splits of a stage."""
-    device = stage_device(runtime)
-    t = values["train"]
-    return device, *load_splits(data_dir, t["val_size"], t["split_seed"], device)
-
-
 def predicted_classes(model: nn.Module, split: Split) -> int:
     with torch.no_grad():
         model.eval()
@@ -144,15 +132,15 @@ def predicted_classes(model: nn.Module, split: Split) -> int:
 
 
 def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
-          provenance_path: str | Path, label: str) -> dict:
+          provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
     import pandas as pd
 
     from dlrepro.report import figures
 
-    started = time.perf_counter()
+    started, device = start_stage(runtime)
     pair = setups(values)
     t = values["train"]
-    device, train_split, val_split, test_split, data_meta = start_stage(data_dir, values, runtime)
+    train_split, val_split, test_split, _, data_meta = load_splits(data_dir, t, device)
     per_seed, histories, diagnosis = [], {}, {}
     with atomic_path(runs_dir, directory=True) as tmp:
         for seed in t["seeds"]:
@@ -187,16 +175,22 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     metrics = {
         "test_accuracy": mean_ci95((r["fixed_test_accuracy"] for r in per_seed), bounds=(0, 1)),
         "broken_test_accuracy": mean_ci95((r["broken_test_accuracy"] for r in per_seed), bounds=(0, 1)),
-        "per_seed": per_seed,
-        "diagnosis": diagnosis,
-        "data": {"source": data_meta["source"], "n_train": len(train_split), "n_val": len(val_split),
-                 "n_test": len(test_split)},
-        "params": pair,
-        "setting": f"fixed run: {describe(pair['fixed'])}; broken: {changes(pair)}",
     }
     write_json(metrics_path, metrics)
-    write_json(provenance_path, provenance(pair, device, time.perf_counter() - started))
+    data = {"source": data_meta["source"], "n_train": len(train_split), "n_val": len(val_split),
+            "n_test": len(test_split)}
+    write_json(provenance_path, provenance(pair, device, time.perf_counter() - started, per_seed=per_seed,
+                                           diagnosis=diagnosis, data=data,
+                                           setting=f"fixed run: {describe(pair['fixed'])}; broken: {changes(pair)}"))
     return metrics
+
+
+def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
+              out_dir: str | Path, upstream: str | Path | None = None) -> None:
+    """variants.json and every variant's figures: curves and the histograms of both runs."""
+    with summary_folder(out_dir, results_dir, variants) as tmp:
+        for figure in ("curves.png", "histograms_broken.png", "histograms_fixed.png"):
+            copy_from_runs(results_dir, variants, figure, tmp)
 
 
 def summarize_diagnostics(scalars) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -62,6 +63,23 @@ class MLP(nn.Module):
             outputs.append(h)
         outputs.append(self.out(h))
         return outputs
+
+
+def from_section(m: dict, in_features: int = 28 * 28, n_classes: int = 10) -> MLP:
+    """The MLP a params model section describes: `hidden` widths, or `depth` x `width` with
+    dropout_first after the first hidden layer and dropout after the others (MNIST by default)."""
+    hidden = m["hidden"] if "hidden" in m else [m["width"]] * m["depth"]
+    dropout = [m.get("dropout_first", 0.0), *[m.get("dropout", 0.0)] * (len(hidden) - 1)][:len(hidden)]
+    return MLP(in_features, hidden, n_classes, m["activation"], m["init"], init_std=m.get("init_std", 0.01),
+               dropout=dropout, batchnorm=m.get("batchnorm", False))
+
+
+@torch.no_grad()
+def layer_features(model: MLP, x: torch.Tensor, batch_size: int = 2048) -> list[np.ndarray]:
+    """Input and every hidden layer's activations (logits left out), as float32 numpy arrays."""
+    model.eval()
+    chunks = [model.features(x[i:i + batch_size])[:-1] for i in range(0, len(x), batch_size)]
+    return [torch.cat(layer).float().cpu().numpy() for layer in zip(*chunks)]
 
 
 def _he_init(module: nn.Module) -> None:

@@ -103,6 +103,25 @@ def build_network(m: dict) -> nn.Module:
     raise ValueError(f"unknown denoiser kind {kind!r} (fc, cnn1d, cnn2d, lstm, bilstm)")
 
 
+def describe_denoiser(m: dict) -> str:
+    """One line saying what a denoiser section builds (for settings and tables)."""
+    kind = m["kind"]
+    if kind == "fc":
+        net = f"FC 513 → {'→'.join(map(str, m['hidden']))} → 513"
+    elif kind == "cnn1d":
+        net = (f"per-frame 1D CNN {', '.join(f'conv {c}@1×{k} → pool 2' for c, k in zip(m['channels'], m['kernels']))}"
+               f" → dense {m['dense']} → dropout {m['dropout']} → 513")
+    elif kind == "cnn2d":
+        net = (f"2D CNN on the last {m['window']} frames, "
+               f"{', '.join(f'conv {c}@{k}×{k} → pool' for c, k in zip(m['channels'], m['kernels']))}"
+               f" → dense {m['dense']} → dropout {m['dropout']} → 513")
+    else:
+        net = f"{'BiLSTM' if kind == 'bilstm' else 'LSTM'} {'→'.join(map(str, m['hidden']))} → 513"
+    output = {"mask": "sigmoid mask × noisy magnitude", "magnitude": "ReLU magnitude regression",
+              "ibm": "sigmoid mask against the ideal binary mask"}[m["output"]]
+    return f"{net}; {output}; input log(1+|X|) standardised"
+
+
 class Denoiser(nn.Module):
     """noisy magnitude (B, T, 513) -> estimated clean magnitude (or, for output ibm, the mask)."""
 

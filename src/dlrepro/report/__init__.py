@@ -1,1 +1,1 @@
-"""Figures, the reference comparison, and rendering of the report."""
+"""Summary folders, figures, the reference comparison, and rendering of the report."""

@@ -7,15 +7,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dlrepro.io import read_json
+from dlrepro.io import load_arrays, read_json
 from dlrepro.report.figures import plt, save
+from dlrepro.train.provenance import read_result
 
 
 def results_table(results_dir: str | Path, variants: list[str]) -> pd.DataFrame:
     """One row per variant: test accuracy mean and 95% interval over seeds, spread, size, setting."""
     rows = []
     for variant in variants:
-        m = read_json(Path(results_dir) / variant / "metrics.json")
+        m = read_result(Path(results_dir) / variant)
         acc = m["test_accuracy"]
         rows.append({"variant": variant, "test_accuracy": acc["mean"], "low": acc["low"], "high": acc["high"],
                      "std": acc["std"], "seeds": acc["n"], "val_accuracy": m["val_accuracy"]["mean"],
@@ -112,3 +113,19 @@ def class_samples(images: np.ndarray, labels: np.ndarray, classes: list[str], pa
                   per_class: int = 8) -> None:
     rows = [images[np.flatnonzero(labels == c)[:per_class]] for c in range(len(classes))]
     image_grid(rows, list(classes), path, title)
+
+
+def summarize_variants(results_dir: str | Path, variants: list[str], tmp: Path, title: str) -> pd.DataFrame:
+    """results.csv, a bar chart and validation curves of all variants of an image family, written into tmp."""
+    table = results_table(results_dir, variants)
+    table.to_csv(tmp / "results.csv", index=False, float_format="%.6f")
+    bars(table, tmp / "accuracy.png", f"{title}: test accuracy over seeds")
+    curves(results_dir, variants, tmp / "curves.png", f"{title}: validation accuracy")
+    return table
+
+
+def dataset_samples(data_dir: str | Path, path: Path, title: str) -> None:
+    arrays = load_arrays(data_dir, ["train_x", "train_y"])
+    meta = read_json(Path(data_dir) / "meta.json")
+    class_samples(arrays["train_x"], arrays["train_y"], meta["classes"], path,
+                  f"{title} ({meta['source']}): training images per class")

@@ -1,8 +1,9 @@
 """Compare our results with the original write-ups' numbers (reports/reference.csv).
 
 One CSV row per (REFERENCE.md id, our experiment variant): later experiments add rows, not code.
-An experiment's metrics.json holds, per metric, the summary over seeds (mean_ci95), plus `data`
-(source and split sizes) and `setting` (one line saying how it was trained).
+Our side comes from the experiment's summary folder only (results/<experiment>/summary/variants.json):
+per variant, each metric's summary over seeds (mean_ci95), `data` (source and split sizes) and
+`setting` (one line saying how it was trained).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from dlrepro.io import read_json
+from dlrepro.report.summary import VARIANTS
 
 COLUMNS = ["id", "experiment", "variant", "metric", "higher_is_better", "original", "original_setting"]
 DATA_NAMES = {"embedded": "embedded stand-in data", "download": "real data (upstream)", "local": "real data (local copy)"}
@@ -53,15 +55,17 @@ def compare(reference: str | Path, results: str | Path, experiment: str | None =
     table = load_reference(reference)
     if experiment is not None:
         table = table[table["experiment"] == experiment]
-    rows = []
+    rows, summaries = [], {}
     for ref in table.itertuples(index=False):
-        metrics_path = Path(results) / ref.experiment / ref.variant / "metrics.json"
+        if ref.experiment not in summaries:
+            path = Path(results) / ref.experiment / "summary" / VARIANTS
+            summaries[ref.experiment] = read_json(path) if path.is_file() else {}
         row = {"id": ref.id, "variant": ref.variant, "metric": ref.metric, "original": "" if pd.isna(ref.original) else f"{ref.original:g}",
                "original setting": ref.original_setting}
-        if not metrics_path.is_file():
+        if ref.variant not in summaries[ref.experiment]:
             rows.append({**row, "ours": "not run", "data": "", "our setting": "", "verdict": "not run"})
             continue
-        metrics = read_json(metrics_path)
+        metrics = summaries[ref.experiment][ref.variant]
         summary, data = metrics[ref.metric], metrics["data"]
         rows.append({
             **row,

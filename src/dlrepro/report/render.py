@@ -1,7 +1,8 @@
 """Execute the report notebooks with papermill and render them to HTML with nbconvert.
 
 Every template in the templates folder except index.ipynb is one experiment page, named after
-its results folder; index.ipynb links them all and holds the reference comparison. Pages run
+its results folder, and reads only that folder's summary/; index.ipynb links them all and holds
+the reference comparison (also read from the summaries). Pages run
 side by side, each in its own process and kernel (`report.workers` at once); the index last.
 """
 
@@ -44,7 +45,7 @@ def render_report(values: dict, profile: str, results: str | Path, reference: st
     workers = min(values["workers"] or len(os.sched_getaffinity(0)), max(len(pages), 1))
     with atomic_path(out, directory=True) as tmp:
         with ProcessPoolExecutor(workers) as pool:
-            futures = [pool.submit(_execute, page, tmp, {"results_dir": str(Path(results) / page.stem),
+            futures = [pool.submit(_execute, page, tmp, {"summary_dir": str(Path(results) / page.stem / "summary"),
                                                          "reference_csv": str(reference), "profile": profile}, values)
                        for page in pages]
             for page, future in zip(pages, futures):

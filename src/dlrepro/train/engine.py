@@ -76,10 +76,18 @@ def configure(threads: int = 0) -> None:
     torch.set_num_threads(cpu_threads(threads))
 
 
-def stage_device(runtime: dict) -> torch.device:
-    """A stage's start: determinism and the thread count from params.yaml's runtime, then its device."""
+def start_stage(runtime: dict) -> tuple[float, torch.device]:
+    """A stage's start: its start time (for provenance), determinism and the thread count from
+    params.yaml's runtime, then its device."""
+    started = time.perf_counter()
     configure(runtime["threads"])
-    return pick_device(runtime["device"])
+    return started, pick_device(runtime["device"])
+
+
+def schedule_text(t: dict) -> str:
+    """One line saying how fit() trained: optimiser, schedule, length, batch."""
+    length = f"{t['steps']} steps" if t.get("steps") else f"{t['epochs']} epochs"
+    return f"{t['optimizer']} {t['lr']:g}, {t['lr_schedule']} schedule, {length}, batch {t['batch_size']}"
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -1,4 +1,9 @@
-"""Where a result came from: code version, values, library versions, device, wall time."""
+"""Where a result came from: code version, values, library versions, device, wall time.
+
+provenance.json also holds what describes a result but is not a number summarised over seeds
+(per-seed metrics, data, params, setting, extras): metrics.json stays numbers only, so that
+`dvc metrics show` stays readable. read_result() puts the two back together.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,11 @@ import platform
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import torch
+
+from dlrepro.io import read_json
 
 LIBRARIES = ("dlrepro", "torch", "numpy", "scikit-learn", "pandas", "librosa", "snakemake", "dvc")
 
@@ -27,7 +35,14 @@ def _version(name: str) -> str | None:
         return None
 
 
+# What provenance() records about the run itself (the rest describes the result).
+RUN_KEYS = ("git_commit", "git_dirty", "command", "versions", "platform", "device", "device_name", "torch_threads",
+            "wall_s", "train_seconds", "step_cost")
+
+
 def provenance(values: dict, device: torch.device, wall_s: float, **extra) -> dict:
+    """The run (RUN_KEYS), its params, and extra: timings (train_seconds, step_cost) or what
+    describes the result (per_seed, data, setting, ...)."""
     status = _git("status", "--porcelain")
     return {
         "git_commit": _git("rev-parse", "HEAD"),
@@ -42,3 +57,10 @@ def provenance(values: dict, device: torch.device, wall_s: float, **extra) -> di
         "wall_s": round(wall_s, 3),
         **extra,
     }
+
+
+def read_result(stage_dir: str | Path) -> dict:
+    """A stage's metrics.json and provenance.json less RUN_KEYS: its numbers and what describes them."""
+    stage_dir = Path(stage_dir)
+    described = {k: v for k, v in read_json(stage_dir / "provenance.json").items() if k not in RUN_KEYS}
+    return {**read_json(stage_dir / "metrics.json"), **described}

@@ -4,8 +4,8 @@ run_seeds() calls train_one(seed, generator, seed_dir) for every seed, after see
 train_one trains, tests once, saves what it keeps into seed_dir and returns its per-seed
 metrics and history rows. run_seeds writes runs/seed<k>/ (history.csv, metrics.json and what
 train_one saved), then metrics.json (mean and 95% interval over seeds of every metric named in
-`summary`, the per-seed metrics, `data`, `params`, `setting`, extras) and provenance.json.
-The runs folder appears whole or not at all.
+`summary`, numbers only) and provenance.json (the run, and the per-seed metrics, `data`,
+`params`, `setting`, extras). The runs folder appears whole or not at all.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import Callable
 import torch
 
 from dlrepro.io import atomic_path, write_history, write_json
-from dlrepro.train.engine import Split, evaluate, seed_everything
+from dlrepro.train.engine import Split, evaluate, seed_everything, start_stage
 from dlrepro.train.provenance import provenance
+from dlrepro.train.splits import load_splits
 from dlrepro.train.stats import mean_ci95
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,9 @@ def run_seeds(label: str, seeds: list[int], train_one: TrainOne, runs_dir: str |
         if finish is not None:
             finish(tmp, histories)
     metrics = {k: mean_ci95((r[k] for r in per_seed), bounds=b) for k, b in summary.items()}
-    metrics.update(per_seed=per_seed, data=data, params=params, setting=setting, **(extra or {}))
     write_json(metrics_path, metrics)
-    write_json(provenance_path, provenance(params, device, time.perf_counter() - started, train_seconds=seconds))
+    write_json(provenance_path, provenance(params, device, time.perf_counter() - started, train_seconds=seconds,
+                                           per_seed=per_seed, data=data, setting=setting, **(extra or {})))
     return metrics
 
 
@@ -64,3 +65,34 @@ def tested(model: torch.nn.Module, val: Split, test: Split) -> dict:
     """A classifier's per-seed metrics: accuracy and loss on the validation and test splits."""
     v, t = evaluate(model, val), evaluate(model, test)
     return {"val_accuracy": v["accuracy"], "val_loss": v["loss"], "test_accuracy": t["accuracy"], "test_loss": t["loss"]}
+
+
+def run_on_splits(data_dir: str | Path, t: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
+                  provenance_path: str | Path, label: str, train_one, *, trained_with: dict, setting: str,
+                  save_models: bool = True, curves: bool = True) -> dict:
+    """Every seed of one classifier variant on the image splits of t (val_size, split_seed), each tested once.
+
+    train_one(seed, generator, train_split, val_split) -> (model to test, history rows, extra
+    per-seed values). Each seed keeps model.pt unless save_models is false; curves adds one
+    figure of every seed's training curves to the runs folder.
+    """
+    started, device = start_stage(runtime)
+    train_split, val_split, test_split, _, data_meta = load_splits(data_dir, t, device)
+
+    def one_seed(seed: int, generator: torch.Generator, seed_dir: Path):
+        model, history, extra = train_one(seed, generator, train_split, val_split)
+        if save_models:
+            torch.save(model.state_dict(), seed_dir / "model.pt")
+        return {**extra, **tested(model, val_split, test_split)}, history
+
+    def draw_curves(runs_tmp: Path, histories: dict[int, list[dict]]) -> None:
+        from dlrepro.report import figures
+
+        figures.training_curves({f"seed {s}": h for s, h in histories.items()}, runs_tmp / "curves.png",
+                                f"{label}: training curves")
+
+    data = {"source": data_meta["source"], "n_train": len(train_split), "n_val": len(val_split),
+            "n_test": len(test_split)}
+    return run_seeds(label, t["seeds"], one_seed, runs_dir, metrics_path, provenance_path,
+                     summary=ACCURACY, params=trained_with, data=data, setting=setting,
+                     started=started, device=device, finish=draw_curves if curves else None)

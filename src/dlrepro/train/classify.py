@@ -9,77 +9,21 @@ of the best validation epoch once, and writes runs/, metrics.json and provenance
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from dlrepro.io import load_arrays, read_json
 from dlrepro.models import cnn
 from dlrepro.models.mlp import MLP
 from dlrepro.train import seeds
 from dlrepro.train.augment import Augmented
-from dlrepro.train.engine import Split, fit, stage_device
+from dlrepro.train.engine import Split, fit, schedule_text, start_stage
+from dlrepro.train.splits import load_splits
 
-if TYPE_CHECKING:
-    import pandas as pd  # imported where used: it costs every training stage 0.2 s to start
-
-ARRAYS = ("train_x", "train_y", "test_x", "test_y")
 N_CLASSES = 10
-# Input scaling per dataset: Fashion-MNIST in [0, 1] as the MLP write-ups; CIFAR-10 in [-1, 1]
-# as the augmentation write-up (brightness factors apply to the [0, 1] intensities).
-SYMMETRIC = {"fashion_mnist": False, "cifar10": True}
-
-
-def to_tensor(images: np.ndarray, dataset: str, device: torch.device) -> torch.Tensor:
-    x = torch.from_numpy(images)
-    if x.ndim == 3:
-        x = x[:, None]  # grey images get a channel axis
-    x = x.to(device).float().div_(255)
-    return x.mul_(2).sub_(1) if SYMMETRIC[dataset] else x
-
-
-def holdout_count(size: int | float, n: int) -> int:
-    """A held-out count given as a count, or as a fraction (below 1) of the n examples."""
-    return round(size * n) if isinstance(size, float) else size
-
-
-def split_indices(n_train: int, data: dict) -> dict[str, torch.Tensor]:
-    """Validation, labelled-training and remaining (unlabelled) indices into the training set.
-
-    One permutation by split_seed, the same for every training seed and every variant:
-    val_size images validate, then n_train (null: all the rest) train; what is left is the
-    unlabelled pool of the transfer experiment.
-    """
-    val_size, n_labelled = holdout_count(data["val_size"], n_train), data.get("n_train")
-    if not 0 < val_size < n_train:
-        raise ValueError(f"data.val_size {val_size} must be between 1 and the {n_train - 1} training images")
-    if n_labelled is not None and n_labelled > n_train - val_size:
-        raise ValueError(f"data.n_train {n_labelled} exceeds the {n_train - val_size} images left after validation")
-    order = torch.randperm(n_train, generator=torch.Generator().manual_seed(data["split_seed"]))
-    end = n_train if n_labelled is None else val_size + n_labelled
-    return {"val": order[:val_size], "train": order[val_size:end], "unlabelled": order[end:]}
-
-
-def load_splits(data_dir: str | Path, data: dict, device: torch.device):
-    """Train, validation (held out of the training set) and test splits, plus the unlabelled images."""
-    arrays = load_arrays(data_dir, list(ARRAYS))
-    meta = read_json(Path(data_dir) / "meta.json")
-    dataset = meta["dataset"]
-    idx = split_indices(len(arrays["train_y"]), data)
-    x_all = to_tensor(arrays["train_x"], dataset, device)
-    y_all = torch.from_numpy(arrays["train_y"].astype(np.int64)).to(device)
-
-    def part(name: str) -> Split:
-        i = idx[name].to(device)
-        return Split(x_all[i], y_all[i])
-
-    test = Split(to_tensor(arrays["test_x"], dataset, device),
-                 torch.from_numpy(arrays["test_y"].astype(np.int64)).to(device))
-    return part("train"), part("val"), test, part("unlabelled"), meta
 
 
 def init_mlp(model: MLP, init: str, scale: float) -> None:
@@ -109,11 +53,6 @@ def describe_model(values: dict) -> str:
         convs = " → ".join(f"conv {c}@{k}×{k} → pool" for c, k in values["convs"])
         return f"CNN {convs} → dense {'→'.join(map(str, values['dense']))}"
     return f"strong CNN widths {values['widths']} × depth {values['depth']}, BatchNorm"
-
-
-def schedule_text(t: dict) -> str:
-    length = f"{t['steps']} steps" if t.get("steps") else f"{t['epochs']} epochs"
-    return f"{t['optimizer']} {t['lr']:g}, {t['lr_schedule']} schedule, {length}, batch {t['batch_size']}"
 
 
 # build(seed) -> (the model to save and test, the module fit() trains, extra fit() arguments)
@@ -151,10 +90,9 @@ def data_info(meta: dict, train: Split, val: Split, test: Split, **extra) -> dic
 
 
 def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
-          provenance_path: str | Path, label: str) -> dict:
-    """Every seed of one variant of an MLP/CNN family (augmenting training batches if asked)."""
-    started = time.perf_counter()
-    device = stage_device(runtime)
+          provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
+    """Every seed of one variant of an MLP/CNN family (augmenting training batches if asked; no upstream stage)."""
+    started, device = start_stage(runtime)
     train_split, val_split, test_split, _, meta = load_splits(data_dir, values["data"], device)
     ops = values.get("augment", {}).get("ops", [])
 
@@ -171,23 +109,3 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
         setting += f"; augmentation {' + '.join(ops)}"
     return run_seeds(label, (train_split, val_split, test_split), values, build, runs_dir, metrics_path,
                      provenance_path, data_info(meta, train_split, val_split, test_split), setting, started, device)
-
-
-def summarize(results_dir: str | Path, variants: list[str], tmp: Path, title: str) -> pd.DataFrame:
-    """results.csv, a bar chart and validation curves of all variants, written into tmp."""
-    from dlrepro.report import image_figures
-
-    table = image_figures.results_table(results_dir, variants)
-    table.to_csv(tmp / "results.csv", index=False, float_format="%.6f")
-    image_figures.bars(table, tmp / "accuracy.png", f"{title}: test accuracy over seeds")
-    image_figures.curves(results_dir, variants, tmp / "curves.png", f"{title}: validation accuracy")
-    return table
-
-
-def dataset_samples(data_dir: str | Path, path: Path, title: str) -> None:
-    from dlrepro.report import image_figures
-
-    arrays = load_arrays(data_dir, ["train_x", "train_y"])
-    meta = read_json(Path(data_dir) / "meta.json")
-    image_figures.class_samples(arrays["train_x"], arrays["train_y"], meta["classes"], path,
-                                f"{title} ({meta['source']}): training images per class")
