@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import subprocess
@@ -34,6 +35,42 @@ def copy_project(dest: Path) -> Path:
     git(dest, "add", "-A")
     git(dest, "commit", "-qm", "copy")
     return dest
+
+
+def edit_params(project: Path, change) -> dict[Path, str]:
+    """change(params) on the merged params of a project; each section that changed is written
+    back to its own file (params.yaml or params/<section>.yaml), the others are left untouched.
+    Returns the files' old texts, for restore_files (DVC hashes the files, comments and all)."""
+    from dlrepro import registry
+    from dlrepro.config import read_params
+
+    params, _ = read_params(project / registry.PARAMS)
+    before = copy.deepcopy(params)
+    change(params)
+    changed = {registry.params_file(s) for s in params if params[s] != before.get(s)}
+    texts = {project / name: (project / name).read_text() for name in changed if (project / name).is_file()}
+    write_params(project, params, changed)
+    return texts
+
+
+def write_params(project: Path, params: dict, files: set[str] | None = None) -> None:
+    """Each section into its file (params.yaml or params/<section>.yaml); only `files` if given."""
+    import yaml
+
+    from dlrepro import registry
+
+    by_file: dict[str, dict] = {}
+    for section, values in params.items():
+        by_file.setdefault(registry.params_file(section), {})[section] = values
+    for name, sections in by_file.items():
+        if files is None or name in files:
+            (project / name).parent.mkdir(parents=True, exist_ok=True)
+            (project / name).write_text(yaml.safe_dump(sections, sort_keys=False))
+
+
+def restore_files(texts: dict[Path, str]) -> None:
+    for path, text in texts.items():
+        path.write_text(text)
 
 
 def mirror_dir() -> Path | None:

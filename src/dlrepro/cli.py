@@ -61,19 +61,24 @@ def _values(params: Params, experiment: registry.Experiment, keys: tuple[str, ..
 
 
 def cmd_train(args: argparse.Namespace, params: Params) -> None:
+    from dlrepro.train.provenance import keep_headline
+
     e = registry.experiment(args.experiment)
-    metrics = _module(e).train(args.data, _values(params, e, e.keys, args.variant), params.section("runtime"),
-                               args.runs, args.metrics, args.provenance, label=f"{e.name}/{args.variant}",
-                               upstream=args.upstream)
+    _module(e).train(args.data, _values(params, e, e.keys, args.variant), params.section("runtime"),
+                     args.runs, args.metrics, args.provenance, label=f"{e.name}/{args.variant}", upstream=args.upstream)
+    metrics = keep_headline(args.metrics, args.provenance, e.headline)
     headline = e.headline[0]
     log.info("%s/%s: %s %.4f (mean of %d seeds)", e.name, args.variant, headline.replace("_", " "),
              metrics[headline]["mean"], metrics[headline]["n"])
 
 
 def cmd_pretrain(args: argparse.Namespace, params: Params) -> None:
+    from dlrepro.train.provenance import keep_headline
+
     e = registry.experiment(args.experiment)
-    metrics = _module(e).pretrain(args.data, _values(params, e, e.pretrain_keys), params.section("runtime"),
-                                  args.runs, args.metrics, args.provenance, label=f"{e.name}/pretext")
+    _module(e).pretrain(args.data, _values(params, e, e.pretrain_keys), params.section("runtime"),
+                        args.runs, args.metrics, args.provenance, label=f"{e.name}/pretext")
+    metrics = keep_headline(args.metrics, args.provenance, ("test_accuracy",))  # the pretext's held-out accuracy
     log.info("%s pretext: held-out accuracy %.4f", e.name, metrics["test_accuracy"]["mean"])
 
 

@@ -58,7 +58,9 @@ def validate(params: Any, schema: dict, files: dict[str, str] | None = None) -> 
     errors = sorted(validator.iter_errors(params), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         files = files or {}
-        lines = [f"{files.get(str(next(iter(e.absolute_path), '')), 'params')}: {_describe(e)}" for e in errors]
+        # a section's file, or params.yaml (profile's) for what is not inside a section
+        lines = [f"{files.get(str(next(iter(e.absolute_path), '')), files.get('profile', 'params'))}: {_describe(e)}"
+                 for e in errors]
         raise ParamsError("\n".join(lines))
 
 

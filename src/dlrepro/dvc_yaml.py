@@ -50,8 +50,9 @@ def stage_entry(stage: registry.Stage) -> dict:
 
 
 def plots() -> list:
-    """Training curves of every family: each variant's per-seed history.csv files."""
-    return [{f"results/{e.section}/variants": {"x": e.curve_x, "y": list(e.curves)}}
+    """Training curves of every family that has them: its summary's curves/ folder, one CSV per
+    variant (a folder, so a new variant needs no new dvc.yaml)."""
+    return [{f"results/{e.section}/summary/curves": {"x": e.curve_x, "y": list(e.curves)}}
             for e in registry.EXPERIMENTS if e.curves]
 
 

@@ -62,7 +62,7 @@ class Experiment:
     summary_keys: tuple[str, ...] = ("variants",)  # section keys the summary reads
     upstream: str | None = None  # results/<upstream> every variant starts from ("<section>/<variant>")
     pretrain_keys: tuple[str, ...] = ()  # a pretext stage (results/<section>/pretext) the variants start from
-    curves: tuple[str, ...] = ("train_loss", "val_loss")  # history.csv columns `dvc plots show` draws
+    curves: tuple[str, ...] = ("train_loss", "val_loss")  # history columns `dvc plots show` draws, if any
     curve_x: str = "epoch"
 
     @property
@@ -91,15 +91,18 @@ EXPERIMENTS = (
                summary_keys=("model", "train", "analysis")),
     Experiment("mlp_ablation", "MLP ablations", "mnist", ("model", "train"), ACCURACY,
                summary_keys=("summary", "variants")),
-    Experiment("mnist_linear", "MNIST softmax regression", "mnist", ("train",), ACCURACY),
+    Experiment("mnist_linear", "MNIST softmax regression", "mnist", ("train",), ACCURACY, curve_x="step"),
     Experiment("layer_probes", "Random-unit layer probes", "mnist",
                ("units", "draws", "probe_train_size", "steps", "lr", "weight_decay", "seed"),
-               ("last_layer_subset_test_accuracy",), upstream="mnist_mlp/default"),
+               ("last_layer_subset_test_accuracy",), upstream="mnist_mlp/default", curves=()),
     Experiment("training_diagnosis", "Training diagnosis", "mnist",
-               ("model", "softmax_output", "train", "diagnostics", "broken"), ("test_accuracy", "broken_test_accuracy")),
-    Experiment("input_order", "Input-pipeline order", "mnist", ("storage", "model", "train", "orders"), ACCURACY),
+               ("model", "softmax_output", "train", "diagnostics", "broken"), ("test_accuracy", "broken_test_accuracy"),
+               curve_x="step"),
+    Experiment("input_order", "Input-pipeline order", "mnist", ("storage", "model", "train", "orders"), ACCURACY,
+               curves=()),
     Experiment("svd_compress", "SVD compression", "mnist", ("method", "finetune", "loop"),
-               ("test_accuracy", "size_pct"), summary_keys=("claim", "variants"), upstream="mnist_mlp/default"),
+               ("test_accuracy", "size_pct"), summary_keys=("claim", "variants"), upstream="mnist_mlp/default",
+               curves=()),
     Experiment("fmnist_mlp_grid", "Fashion-MNIST MLP grid", "fashion_mnist", ("data", "model", "train"), ACCURACY),
     Experiment("fmnist_cnn", "Fashion-MNIST CNN", "fashion_mnist", ("data", "model", "train"), ACCURACY),
     Experiment("cifar_cnn", "CIFAR-10 CNN", "cifar10", ("data", "model", "train"), ACCURACY),
@@ -189,7 +192,7 @@ def dataset_stage(d: Dataset) -> Stage:
         outs=(f"data/{d.name}",),
         params={PARAMS: ("profile",), params_file(d.name): (d.name,)},
         log=log,
-        code=(*module_files(d.module), *(f"src/dlrepro/{f}" for f in d.files)),
+        code=(*module_files("data", d.module), *(f"src/dlrepro/{f}" for f in d.files)),
     )
 
 
@@ -207,7 +210,7 @@ def _training(e: Experiment, kind: str, folder: str, keys: tuple[str, ...], log:
         metrics=(out["metrics"],),
         params=_tracked(e.section, (*keys, *(["variants.{variant}"] if variants else []), "profiles"), "runtime"),
         log=log,
-        code=module_files(e.module),
+        code=module_files(kind, e.module),
         variants=variants,
         threads="torch",
     )
@@ -233,7 +236,7 @@ def experiment_stages(e: Experiment) -> list[Stage]:
         outs=(summary,),
         params=_tracked(e.section, (*e.summary_keys, "profiles"), "runtime"),
         log=log,
-        code=module_files(e.module),
+        code=module_files("summarize", e.module),
         threads="torch",
     ))
     return stages
@@ -250,13 +253,14 @@ def report_stage() -> Stage:
         outs=("reports/html",),
         params={PARAMS: ("profile", "report")},
         log=log,
-        code=tuple(sorted(set(module_files("dlrepro.report.render")) | notebook_code(templates))),
+        code=tuple(sorted(set(module_files("report", "dlrepro.report.render")) | notebook_code(templates))),
         threads="report",
     )
 
 
 SCHEMA = "workflow/schemas/params.schema.yaml"
 PARAMS_CHECK = "results/params_check.json"
+CHECK_STAGE = "check_params"
 
 
 def check_stage() -> Stage:
@@ -268,13 +272,13 @@ def check_stage() -> Stage:
     log = "logs/check_params.log"
     files = sorted({params_file(s) for s in SECTIONS})
     return Stage(
-        name="check_params",
+        name=CHECK_STAGE,
         cmd=_command(f"dlrepro check --out {PARAMS_CHECK}", _common(log)),
         deps=(*files, SCHEMA),
         outs=(PARAMS_CHECK,),
         params={PARAMS: ("profile",)},
         log=log,
-        code=module_files("dlrepro.config"),
+        code=module_files("check", "dlrepro.config"),
     )
 
 
@@ -361,10 +365,19 @@ def _relative(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
 
+def _command_imports(command: str) -> set[str]:
+    """dlrepro modules the CLI's cmd_<command> function imports in its body (its stages only)."""
+    source = (PACKAGE / "cli.py").read_text()
+    body = re.search(rf"^def cmd_{command}\(.*?(?=^\S)", source, re.M | re.S)
+    return _imported(body.group(0), "dlrepro") if body else set()
+
+
 @functools.cache
-def module_files(module: str) -> tuple[str, ...]:
-    """Source files of a stage whose command runs `module` through the CLI."""
-    return tuple(sorted(_relative(_module_path(m)) for m in closure(ENTRY, module)))
+def module_files(command: str, module: str) -> tuple[str, ...]:
+    """Source files of the stages `dlrepro <command>` runs with `module`: the CLI's top level, what
+    its cmd_<command> imports, the module, and everything they import in turn."""
+    entries = (ENTRY, *_command_imports(command), module)
+    return tuple(sorted(_relative(_module_path(m)) for m in closure(*entries)))
 
 
 def notebook_code(templates: tuple[str, ...]) -> set[str]:

@@ -90,5 +90,5 @@ def test_config_may_only_override_the_profile(project):
 
     out = run(project, "snakemake", "-n", "--config", "mnist={source: download}", check=False)
     assert out.returncode != 0
-    assert "--config may only set profile; edit params.yaml for mnist" in out.stdout + out.stderr
+    assert "--config may only set profile; edit params.yaml or params/ for mnist" in out.stdout + out.stderr
     assert "--profile full" in run(project, "snakemake", "-n", "-p", "--config", "profile=full").stdout

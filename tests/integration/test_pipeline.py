@@ -9,20 +9,22 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-import yaml
 
 from dlrepro.train.provenance import read_result
-from tests.conftest import copy_project, git
+from tests.conftest import copy_project, edit_params, git, restore_files
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 MNIST_MLP_STAGES = {"train_mnist_mlp@default", "train_mnist_mlp@original", "summarize_mnist_mlp", "report"}
+CHECK = "check_params"  # DVC's first stage; it runs whenever a params file changes
 
 
 def run(project: Path, *cmd: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -31,12 +33,6 @@ def run(project: Path, *cmd: str, check: bool = True, env: dict | None = None) -
     if check and out.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
     return out
-
-
-def edit_params(project: Path, change) -> None:
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    change(params)
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def shorten(params: dict) -> None:
@@ -89,10 +85,15 @@ def shorten_speech(params: dict) -> None:
         params[section]["profiles"]["embedded"]["train"].update(epochs=2, seeds=[0, 1])
 
 
+def params_of(project: Path) -> dict:
+    from dlrepro.config import read_params
+
+    return read_params(project / "params.yaml")[0]
+
+
 def downstream_of_default(project: Path) -> dict[str, int]:
     """Jobs that re-run when the mnist_mlp default models change, besides mnist_mlp's own."""
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    return {"train_svd_compress": len(params["svd_compress"]["variants"]), "summarize_svd_compress": 1,
+    return {"train_svd_compress": len(params_of(project)["svd_compress"]["variants"]), "summarize_svd_compress": 1,
             "train_layer_probes": 1, "summarize_layer_probes": 1}
 
 
@@ -158,27 +159,27 @@ def test_second_run_does_nothing_in_either_tool(project):
 
 
 def test_one_value_reruns_exactly_its_experiment_in_both_tools(project):
-    edit_params(project, lambda p: p["mnist_mlp"]["train"].update(lr=0.002))
+    saved = edit_params(project, lambda p: p["mnist_mlp"]["train"].update(lr=0.002))
     assert snakemake_plan(project) == {"train_mnist_mlp": 2, "summarize_mnist_mlp": 1,
                                        **downstream_of_default(project),
                                        "report": 1, "all": 1}
     # DVC lists the stages whose own params changed; the report follows when their outputs change.
-    assert dvc_changed(project) == MNIST_MLP_STAGES - {"report"}
-    edit_params(project, lambda p: p["mnist_mlp"]["train"].update(lr=0.001))
+    assert dvc_changed(project) == MNIST_MLP_STAGES - {"report"} | {CHECK}
+    restore_files(saved)
     assert snakemake_plan(project) == {} and dvc_changed(project) == set()
 
 
 def test_one_variant_value_reruns_only_that_variant(project):
     edit_params(project, lambda p: p["mnist_mlp"]["variants"]["original"]["train"].update(lr=0.0005))
     assert snakemake_plan(project) == {"train_mnist_mlp": 1, "summarize_mnist_mlp": 1, "report": 1, "all": 1}
-    assert dvc_changed(project) == {"train_mnist_mlp@original"}
+    assert dvc_changed(project) == {"train_mnist_mlp@original", CHECK}
     out = run(project, "dvc", "repro").stdout
     assert "Running stage 'train_mnist_mlp@original'" in out and "Running stage 'report'" in out
     assert "Running stage 'train_mnist_mlp@default'" not in out and "Running stage 'data_mnist'" not in out
     # Hand DVC's results to Snakemake: record them as up to date without re-running anything.
     run(project, "snakemake", "--touch", "--forceall", "--cores", "1")
     assert snakemake_plan(project) == {} and dvc_changed(project) == set()
-    provenance = json.loads((project / "results/mnist_mlp/original/provenance.json").read_text())
+    provenance = json.loads((project / "results/mnist_mlp/variants/original/provenance.json").read_text())
     assert provenance["params"]["train"]["lr"] == 0.0005
 
 
@@ -203,14 +204,14 @@ def test_mlp_study_pages_render_with_their_figures(project):
 
 
 def test_one_ablation_variant_reruns_only_it_and_the_summary(project):
-    edit_params(project, lambda p: p["mlp_ablation"]["variants"]["lr_high"]["train"]["lr"].update(adam=0.02))
+    saved = edit_params(project, lambda p: p["mlp_ablation"]["variants"]["lr_high"]["train"]["lr"].update(adam=0.02))
     try:
         assert snakemake_plan(project) == {"train_mlp_ablation": 1, "summarize_mlp_ablation": 1, "report": 1,
                                            "all": 1}
-        assert dvc_changed(project) == {"train_mlp_ablation@lr_high"}
+        assert dvc_changed(project) == {"train_mlp_ablation@lr_high", "summarize_mlp_ablation", CHECK}
     finally:
-        edit_params(project, lambda p: p["mlp_ablation"]["variants"]["lr_high"]["train"]["lr"].update(adam=0.01))
-    assert snakemake_plan(project) == {}
+        restore_files(saved)
+    assert snakemake_plan(project) == {} and dvc_changed(project) == set()
 
 
 def assert_retrains_identically(project: Path, out: Path, experiment: str, variant: str, data: str,
@@ -218,7 +219,7 @@ def assert_retrains_identically(project: Path, out: Path, experiment: str, varia
     """Train a variant again into out: metrics.json and the named run files are the same bytes."""
     run(project, "dlrepro", "train", experiment, "--variant", variant, "--data", data,
         "--runs", str(out / "runs"), "--metrics", str(out / "metrics.json"), "--provenance", str(out / "prov.json"))
-    done = project / "results" / experiment.replace("-", "_") / variant
+    done = project / "results" / experiment.replace("-", "_") / "variants" / variant
     assert (out / "metrics.json").read_bytes() == (done / "metrics.json").read_bytes()
     ours, theirs = (json.loads((d / name).read_text()) for d, name in ((out, "prov.json"), (done, "provenance.json")))
     assert all(ours[k] == theirs[k] for k in ("per_seed", "data", "params", "setting"))
@@ -232,17 +233,25 @@ def test_same_params_same_metrics(project, tmp_path):
 
 
 def test_unknown_params_key_stops_both_tools_with_its_name(project):
-    original = (project / "params.yaml").read_text()
-    edit_params(project, lambda p: p["mnist_mlp"]["train"].update(learning_rate=0.1))
+    """Snakemake's first line and DVC's run name the file and dotted key; no output is touched."""
+    kept = project / "results/mnist_mlp/variants/default/metrics.json"
+    before = kept.read_bytes()
+    saved = edit_params(project, lambda p: p["mnist_mlp"]["train"].update(learning_rate=0.1))
+    said = "params/mnist_mlp.yaml: mnist_mlp.train: unknown key 'learning_rate'"
     try:
         smk = run(project, "snakemake", "-n", check=False)
-        assert smk.returncode != 0 and "learning_rate" in smk.stdout + smk.stderr
+        lines = [line for line in (smk.stdout + smk.stderr).splitlines() if not line.startswith("Using workflow")]
+        assert smk.returncode != 0 and said in lines[0]
+        dvc = run(project, "dvc", "repro", check=False)
+        assert dvc.returncode != 0 and said in dvc.stdout + dvc.stderr
+        assert "Running stage 'train_mnist_mlp@default'" not in dvc.stdout
+        assert kept.read_bytes() == before
         cli = run(project, "dlrepro", "data", "mnist", "--out", "data/other", check=False)
-        assert cli.returncode == 2
-        assert "mnist_mlp.train: unknown key 'learning_rate'" in cli.stderr
+        assert cli.returncode == 2 and said in cli.stderr
         assert not (project / "data/other").exists()
     finally:
-        (project / "params.yaml").write_text(original)
+        restore_files(saved)
+    assert dvc_changed(project) == set()
 
 
 def test_corrupt_mirror_file_fails_and_writes_nothing(project, tmp_path, mirror):
@@ -276,21 +285,20 @@ def test_image_pages_show_their_figures_and_reference_rows(project):
         html = (html_dir / f"{page}.html").read_text()
         assert html.count("data:image/png;base64,") >= figures, page
         assert original in html and original in index and f'href="{page}.html"' in index
-    result = read_result(project / "results/cifar_transfer/trunk_lr_0_1")
+    result = read_result(project / "results/cifar_transfer/variants/trunk_lr_0_1")
     assert result["data"]["n_train"] == 500 and result["test_accuracy"]["n"] == 2
     summary = (project / "results/cifar_augment/summary/results.csv").read_text()
     assert summary.count("\n") == 11  # header and ten variants
 
 
 def test_one_augmentation_variant_reruns_only_itself(project):
-    original = (project / "params.yaml").read_text()
-    edit_params(project, lambda p: p["cifar_augment"]["variants"]["small_crop"]["augment"].update(crop_pad=2))
+    saved = edit_params(project, lambda p: p["cifar_augment"]["variants"]["small_crop"]["augment"].update(crop_pad=2))
     try:
         assert snakemake_plan(project) == {"train_cifar_augment": 1, "summarize_cifar_augment": 1, "report": 1,
                                            "all": 1}
-        assert dvc_changed(project) == {"train_cifar_augment@small_crop", "summarize_cifar_augment"}
+        assert dvc_changed(project) == {"train_cifar_augment@small_crop", "summarize_cifar_augment", CHECK}
     finally:
-        (project / "params.yaml").write_text(original)
+        restore_files(saved)
 
 
 def test_svd_compress_stores_evaluates_and_reports(project):
@@ -301,7 +309,7 @@ def test_svd_compress_stores_evaluates_and_reports(project):
     from dlrepro.train.splits import load_splits
 
     root = project / "results/svd_compress"
-    base = read_result(project / "results/mnist_mlp/default")
+    base = read_result(project / "results/mnist_mlp/variants/default")
     m = {v: read_result(root / v)
          for v in ("svd_d10", "svd_d20", "svd_d50", "svd_full", "finetune_d20", "loop_d20", "prune_90")}
     n_test = base["data"]["n_test"]
@@ -348,3 +356,76 @@ def test_speech_pages_embed_audio_spectrograms_and_reference_rows(project):
     # players for clean, noisy, every denoiser and the two test files, each an embedded WAV
     assert len(re.findall(r'<audio [^>]*src="data:audio/wav;base64,', denoise)) == 2 + 6 + 2
     assert "Every denoiser beats the noisy input" in denoise
+
+
+def stage_jobs(project: Path, stage) -> list[str]:
+    """A registry stage's jobs as the tools name them: name@variant for each variant, or name."""
+    if not stage.variants:
+        return [stage.name]
+    return [f"{stage.name}@{v}" for v in params_of(project)[stage.variants]["variants"]]
+
+
+def expected_reruns(project: Path, source: str) -> tuple[dict[str, int], set[str]]:
+    """Snakemake's plan (jobs per rule) and DVC's changed stages when a package file changes:
+    every stage whose import closure holds it, and for Snakemake everything downstream of them."""
+    from dlrepro import registry
+
+    stages = registry.stages()
+    outputs = {s.name: {o.format(variant=j.partition("@")[2]) for j in stage_jobs(project, s) for o in s.all_outs()}
+               for s in stages}
+    changed = {s.name for s in stages if source in s.code}
+    planned, todo = set(), list(changed)
+    while todo:
+        name = todo.pop()
+        if name in planned:
+            continue
+        planned.add(name)
+        for s in stages:
+            a = next(x for x in stages if x.name == name)
+            if (s.collects and s.collects == a.variants) or outputs[name] & set(s.deps):
+                todo.append(s.name)
+    plan = {s.name: len(stage_jobs(project, s)) for s in stages if s.name in planned}
+    dvc = {j for s in stages if s.name in changed for j in stage_jobs(project, s)}
+    return {**plan, "all": 1}, dvc
+
+
+@pytest.mark.parametrize("source", ["src/dlrepro/train/stats.py", "src/dlrepro/experiments/siamese.py"])
+def test_a_code_edit_reruns_exactly_the_stages_that_import_it(project, source):
+    from dlrepro import registry
+
+    path = project / source
+    original, stat = path.read_bytes(), path.stat()
+    plan, dvc = expected_reruns(project, source)
+    assert 1 < len(dvc) < sum(len(stage_jobs(project, s)) for s in registry.stages())
+    path.write_bytes(original + b"\n# a comment\n")
+    try:
+        assert snakemake_plan(project) == plan
+        assert dvc_changed(project) == dvc
+    finally:
+        path.write_bytes(original)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert snakemake_plan(project) == {} and dvc_changed(project) == set()
+
+
+def test_a_killed_stage_is_rebuilt_by_the_next_plain_run(project):
+    """kill -9 mid-stage, unlock, plain run: every output back, the same bytes, no leftovers."""
+    folder = project / "results/mnist_linear/variants/default"
+    before = (folder / "metrics.json").read_bytes()
+    environ = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    job = subprocess.Popen(["snakemake", "--cores", "1", "--forcerun", "train_mnist_linear"], cwd=project,
+                           env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not list(folder.glob(".runs.*.tmp")):  # the stage is writing its seeds
+        assert job.poll() is None and time.monotonic() < deadline, "the stage ended before it could be killed"
+        time.sleep(0.02)
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    assert not (folder / "metrics.json").exists() and list(folder.glob(".runs.*.tmp"))
+    run(project, "snakemake", "--unlock")
+    assert snakemake_plan(project)["train_mnist_linear"] == 1
+    run(project, "snakemake", "--cores", "2")
+    assert (folder / "metrics.json").read_bytes() == before
+    assert not [p for p in (project / "results").rglob("*") if p.name.endswith(".tmp") or ".old-" in p.name]
+    assert snakemake_plan(project) == {}
+    run(project, "dvc", "commit", "--force")
+    assert dvc_changed(project) == set()

@@ -21,12 +21,12 @@ def test_svd_sweep_shape_and_finetuning_on_real_mnist(project, mirror):
     edit_params(project, short)
     env = {"DLREPRO_MIRROR": str(mirror)}
     run(project, "dlrepro", "data", "mnist", "--profile", "full", "--out", "data/mnist", env=env)
-    base = "results/mnist_mlp/default"
+    base = "results/mnist_mlp/variants/default"
     run(project, "dlrepro", "train", "mnist-mlp", "--profile", "full", "--data", "data/mnist", "--runs", f"{base}/runs",
         "--metrics", f"{base}/metrics.json", "--provenance", f"{base}/provenance.json")
     results = {}
     for variant in ("svd_d10", "svd_d20", "svd_d50", "svd_full", "finetune_d20"):
-        out = f"results/svd_compress/{variant}"
+        out = f"results/svd_compress/variants/{variant}"
         run(project, "dlrepro", "train", "svd-compress", "--variant", variant, "--profile", "full",
             "--data", "data/mnist", "--upstream", base, "--runs", f"{out}/runs", "--metrics", f"{out}/metrics.json",
             "--provenance", f"{out}/provenance.json")

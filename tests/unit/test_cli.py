@@ -4,34 +4,28 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import shlex
 from pathlib import Path
 
 import pytest
 
+from dlrepro import registry
 from dlrepro.cli import EXPERIMENTS, build_parser
 
-COMMON = ["--params", "params.yaml", "--profile", "embedded", "--log", "logs/x.log"]
 TRAIN = ["data_dir", "values", "runtime", "runs_dir", "metrics_path", "provenance_path", "label", "upstream"]
 SUMMARIZE = ["data_dir", "results_dir", "variants", "values", "runtime", "out_dir", "upstream"]
+FUNCS = {"data": "cmd_data", "train": "cmd_train", "pretrain": "cmd_pretrain", "summarize": "cmd_summarize",
+         "check": "cmd_check", "report": "cmd_report"}
 
 
-@pytest.mark.parametrize("argv", [
-    ["data", "mnist", "--out", "data/mnist"],
-    ["data", "speech_features", "--data", "data/speech_utterances", "--out", "data/speech_features"],
-    ["train", "svd-compress", "--variant", "svd_d20", "--data", "data/mnist", "--upstream", "results/mnist_mlp/default",
-     "--runs", "results/svd_compress/svd_d20/runs", "--metrics", "results/svd_compress/svd_d20/metrics.json",
-     "--provenance", "results/svd_compress/svd_d20/provenance.json"],
-    ["pretrain", "cifar-transfer", "--data", "data/cifar10", "--runs", "results/cifar_transfer/pretext/runs",
-     "--metrics", "results/cifar_transfer/pretext/metrics.json",
-     "--provenance", "results/cifar_transfer/pretext/provenance.json"],
-    ["summarize", "layer-probes", "--data", "data/mnist", "--upstream", "results/mnist_mlp/default",
-     "--results", "results/layer_probes", "--out", "results/layer_probes/summary"],
-    ["report", "--results", "results", "--reference", "reports/reference.csv", "--templates", "reports/templates",
-     "--out", "reports/html"],
-])
-def test_the_generated_command_shapes_parse(argv):
-    args = build_parser().parse_args([*argv, *COMMON])
-    assert args.profile == "embedded" and args.log == Path("logs/x.log")
+@pytest.mark.parametrize("stage", registry.stages(), ids=lambda s: s.name)
+def test_every_registry_command_parses(stage):
+    """The command each tool runs for a stage (first variant, embedded) reaches its subcommand."""
+    argv = shlex.split(stage.cmd.format(variant="v", profile="embedded"))
+    assert argv[0] == "dlrepro"
+    args = build_parser().parse_args(argv[1:])
+    assert args.func.__name__ == FUNCS[args.command] and args.profile == "embedded"
+    assert str(args.log) == stage.log.format(variant="v")
 
 
 @pytest.mark.parametrize("gone", ["features", "compress", "probe", "analyze", "summarize-compression",

@@ -1,25 +1,26 @@
 import copy
 
 import pytest
-import yaml
 
-from dlrepro.config import Params, ParamsError, deep_merge, load_params, resolve, schema_for
+from dlrepro import registry
+from dlrepro.config import Params, ParamsError, deep_merge, load_params, read_params, resolve, schema_for
+from tests.conftest import write_params
 
 
 @pytest.fixture
 def params_file(tmp_path, root):
+    """write(mutate): the repository's params, mutated, as params.yaml and params/ in tmp_path."""
     (tmp_path / "workflow" / "schemas").mkdir(parents=True)
     (tmp_path / "workflow" / "schemas" / "params.schema.yaml").write_text(
         (root / "workflow" / "schemas" / "params.schema.yaml").read_text())
-    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw, _ = read_params(root / "params.yaml")
 
     def write(mutate=None):
         data = copy.deepcopy(raw)
         if mutate:
             mutate(data)
-        path = tmp_path / "params.yaml"
-        path.write_text(yaml.safe_dump(data))
-        return path
+        write_params(tmp_path, data)
+        return tmp_path / "params.yaml"
 
     return write
 
@@ -32,15 +33,40 @@ def test_repository_params_are_valid(root):
         assert len(values["model"]["hidden"]) == 5
 
 
-def test_unknown_key_is_named(params_file):
+def test_unknown_key_is_named_with_its_file_first(params_file):
     path = params_file(lambda d: d["mnist_mlp"]["train"].update(lerning_rate=0.1))
-    with pytest.raises(ParamsError, match=r"mnist_mlp\.train: unknown key 'lerning_rate'"):
+    with pytest.raises(ParamsError, match=r"^\S*params/mnist_mlp\.yaml: mnist_mlp\.train: unknown key 'lerning_rate'"):
         load_params(path)
 
 
-def test_unknown_top_level_section_is_named(params_file):
-    path = params_file(lambda d: d.update(mnist_mpl={}))
-    with pytest.raises(ParamsError, match=r"unknown key 'mnist_mpl'"):
+def test_every_section_lives_in_its_own_file(root):
+    _, files = read_params(root / "params.yaml")
+    assert set(files) == set(registry.SECTIONS)
+    assert all(files[s].endswith(registry.params_file(s)) for s in files)
+
+
+def test_a_missing_section_file_is_named(params_file):
+    path = params_file()
+    (path.parent / "params" / "siamese.yaml").unlink()
+    with pytest.raises(ParamsError, match=r"params file of section 'siamese' not found: .*params/siamese\.yaml"):
+        load_params(path)
+
+
+def test_a_section_in_the_wrong_file_is_named(params_file):
+    path = params_file()
+    (path.parent / "params" / "siamese.yaml").write_text("siamese: {}\ndenoise: {}\n")
+    with pytest.raises(ParamsError, match=r"params/siamese\.yaml: must hold exactly the section 'siamese'"):
+        load_params(path)
+
+
+def test_the_schema_requires_every_registry_section(root):
+    assert schema_for(root / "params.yaml")["required"] == list(registry.SECTIONS)
+
+
+def test_unknown_section_in_params_yaml_is_named(params_file):
+    path = params_file()
+    path.write_text(path.read_text() + "runtme: {}\n")
+    with pytest.raises(ParamsError, match=r"params\.yaml: \(top level\): unknown key 'runtme'"):
         load_params(path)
 
 

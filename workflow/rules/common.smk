@@ -51,9 +51,15 @@ def tracked(stage):
     return {k: value(k) for k in keys}
 
 
-def snakemake_syntax(text):
-    """A registry template in Snakemake's placeholders."""
-    return text.replace("{variant}", "{wildcards.variant}").replace("{profile}", "{params.profile}")
+def command(stage):
+    """The stage's command line for a job, a function of the variant where the stage has them.
+
+    It reaches shell: through params because Snakemake evaluates a shell: expression when the job
+    runs, after the rule loop has ended: read there, `stage` would be the loop's last one.
+    """
+    if stage.variants:
+        return lambda wildcards: stage.cmd.format(variant=wildcards.variant, profile=PROFILE)
+    return stage.cmd.format(profile=PROFILE)
 
 
 def outputs(stage):
@@ -67,7 +73,11 @@ def inputs(stage):
         for variant in variants(stage.collects):
             collected += [path.format(variant=variant) for s in registry.stages() if s.variants == stage.collects
                           for path in s.all_outs()]
-    # The params check's output is the same bytes while the params are valid: its time says nothing.
+    if stage.name == registry.CHECK_STAGE:
+        # Snakemake validates the params itself when it reads the workflow (above), before any job:
+        # its copy of the check only has to exist, whatever the times of the files it reads.
+        return [ancient(path) for path in (*stage.deps, *stage.code)]
+    # The check's output is the same bytes while the params are valid: its time says nothing.
     deps = [ancient(d) if d == registry.PARAMS_CHECK else d for d in stage.deps]
     return [*deps, *collected, *stage.code]
 

@@ -1,7 +1,7 @@
-# One rule per stage of dlrepro.registry, all made by this one loop: data, each family's
-# train@variant (and pretrain), summarize, and the report. Snakemake evaluates shell: and the
-# functions in params: when a job runs, after the loop, so nothing here reads the loop variable
-# late: every value is computed now or bound through a helper's argument.
+# One rule per stage of dlrepro.registry, all made by this one loop: the params check, data, each
+# family's train@variant (and pretrain), summarize, and the report. Snakemake evaluates shell:
+# and the functions in params: when a job runs, after the loop, so nothing here reads the loop
+# variable late: every value is computed now or bound through a helper's argument.
 for stage in STAGES:
 
     rule:
@@ -13,7 +13,7 @@ for stage in STAGES:
             outputs(stage),
         params:
             values=tracked(stage),
-            profile=PROFILE,
+            cmd=command(stage),
         wildcard_constraints:
             variant="|".join(map(re.escape, variants(stage.variants))) if stage.variants else ".+",
         threads: THREADS[stage.threads]
@@ -22,4 +22,4 @@ for stage in STAGES:
         log:
             stage.log,
         shell:
-            snakemake_syntax(stage.cmd)
+            "{params.cmd}"

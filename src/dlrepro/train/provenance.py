@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from dlrepro.io import read_json
+from dlrepro.io import read_json, write_json
 
 LIBRARIES = ("dlrepro", "torch", "numpy", "scikit-learn", "pandas", "librosa", "snakemake", "dvc")
 
@@ -57,6 +57,21 @@ def provenance(values: dict, device: torch.device, wall_s: float, **extra) -> di
         "wall_s": round(wall_s, 3),
         **extra,
     }
+
+
+def keep_headline(metrics_path: str | Path, provenance_path: str | Path, headline: tuple[str, ...]) -> dict:
+    """metrics.json keeps the headline metrics (dlrepro.registry); the stage's other summaries
+    move to provenance.json, so `dvc metrics show` and `dvc exp show` stay readable. read_result()
+    sees both as before. Returns the headline metrics."""
+    metrics, described = read_json(metrics_path), read_json(provenance_path)
+    missing = [k for k in headline if k not in metrics]
+    if missing:
+        raise ValueError(f"{metrics_path}: no headline metric {', '.join(missing)} (has {', '.join(metrics)})")
+    rest = {k: v for k, v in metrics.items() if k not in headline}
+    if rest:
+        write_json(provenance_path, {**described, **rest})
+        write_json(metrics_path, {k: metrics[k] for k in headline})
+    return {k: metrics[k] for k in headline}
 
 
 def read_result(stage_dir: str | Path) -> dict:
