@@ -84,7 +84,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "project"
         source = args.project or ROOT
-        shutil.copytree(source, project, symlinks=True, ignore=shutil.ignore_patterns(".venv", ".snakemake"))
+        shutil.copytree(source, project, symlinks=True, ignore=shutil.ignore_patterns(".venv", ".snakemake", "cache", "tmp"))
         if args.project is None:
             sh(project, "snakemake", "--cores", "all")
         else:  # Snakemake's records are not copied: mark the copied results up to date

@@ -55,7 +55,6 @@ class Experiment:
     """
 
     section: str
-    title: str
     data: str  # the dataset it trains on
     keys: tuple[str, ...]  # section keys a variant's training reads (with variants.<v> and profiles)
     headline: tuple[str, ...]  # metrics summarised over seeds that the index and `dvc exp show` show
@@ -87,33 +86,29 @@ DATASETS = (
 ACCURACY = ("test_accuracy",)
 SNR = ("test_snr_db",)
 EXPERIMENTS = (
-    Experiment("mnist_mlp", "MNIST MLP", "mnist", ("model", "train"), ACCURACY,
-               summary_keys=("model", "train", "analysis")),
-    Experiment("mlp_ablation", "MLP ablations", "mnist", ("model", "train"), ACCURACY,
-               summary_keys=("summary", "variants")),
-    Experiment("mnist_linear", "MNIST softmax regression", "mnist", ("train",), ACCURACY, curve_x="step"),
-    Experiment("layer_probes", "Random-unit layer probes", "mnist",
-               ("units", "draws", "probe_train_size", "steps", "lr", "weight_decay", "seed"),
+    # MNIST studies
+    Experiment("mnist_mlp", "mnist", ("model", "train"), ACCURACY, summary_keys=("model", "train", "analysis")),
+    Experiment("mlp_ablation", "mnist", ("model", "train"), ACCURACY, summary_keys=("summary", "variants")),
+    Experiment("mnist_linear", "mnist", ("train",), ACCURACY, curve_x="step"),
+    Experiment("layer_probes", "mnist", ("units", "draws", "probe_train_size", "steps", "lr", "weight_decay", "seed"),
                ("last_layer_subset_test_accuracy",), upstream="mnist_mlp/default", curves=()),
-    Experiment("training_diagnosis", "Training diagnosis", "mnist",
-               ("model", "softmax_output", "train", "diagnostics", "broken"), ("test_accuracy", "broken_test_accuracy"),
-               curve_x="step"),
-    Experiment("input_order", "Input-pipeline order", "mnist", ("storage", "model", "train", "orders"), ACCURACY,
-               curves=()),
-    Experiment("svd_compress", "SVD compression", "mnist", ("method", "finetune", "loop"),
-               ("test_accuracy", "size_pct"), summary_keys=("claim", "variants"), upstream="mnist_mlp/default",
-               curves=()),
-    Experiment("fmnist_mlp_grid", "Fashion-MNIST MLP grid", "fashion_mnist", ("data", "model", "train"), ACCURACY),
-    Experiment("fmnist_cnn", "Fashion-MNIST CNN", "fashion_mnist", ("data", "model", "train"), ACCURACY),
-    Experiment("cifar_cnn", "CIFAR-10 CNN", "cifar10", ("data", "model", "train"), ACCURACY),
-    Experiment("cifar_augment", "CIFAR-10 augmentation", "cifar10", ("data", "model", "train", "augment"), ACCURACY),
-    Experiment("cifar_transfer", "CIFAR-10 self-supervised transfer", "cifar10", ("data", "model", "finetune", "train"),
-               ACCURACY, upstream="cifar_transfer/pretext", pretrain_keys=("data", "model", "pretext")),
-    Experiment("denoise", "Speech denoising", "speech_denoise", ("model", "train"), SNR),
-    Experiment("lstm_ibm", "LSTM mask denoising", "speech_features", ("scheme", "model", "train"), SNR),
-    Experiment("siamese", "Siamese speaker verification", "speech_features", ("model", "eval", "train"),
-               ("test_pair_accuracy", "test_eer")),
-    Experiment("continuation", "Audio continuation", "speech_denoise", ("clip", "model", "train"), SNR),
+    Experiment("training_diagnosis", "mnist", ("model", "softmax_output", "train", "diagnostics", "broken"),
+               ("test_accuracy", "broken_test_accuracy"), curve_x="step"),
+    Experiment("input_order", "mnist", ("storage", "model", "train", "orders"), ACCURACY, curves=()),
+    Experiment("svd_compress", "mnist", ("method", "finetune", "loop"), ("test_accuracy", "size_pct"),
+               summary_keys=("claim", "variants"), upstream="mnist_mlp/default", curves=()),
+    # Fashion-MNIST and CIFAR-10
+    Experiment("fmnist_mlp_grid", "fashion_mnist", ("data", "model", "train"), ACCURACY),
+    Experiment("fmnist_cnn", "fashion_mnist", ("data", "model", "train"), ACCURACY),
+    Experiment("cifar_cnn", "cifar10", ("data", "model", "train"), ACCURACY),
+    Experiment("cifar_augment", "cifar10", ("data", "model", "train", "augment"), ACCURACY),
+    Experiment("cifar_transfer", "cifar10", ("data", "model", "finetune", "train"), ACCURACY,
+               upstream="cifar_transfer/pretext", pretrain_keys=("data", "model", "pretext")),
+    # speech
+    Experiment("denoise", "speech_denoise", ("model", "train"), SNR),
+    Experiment("lstm_ibm", "speech_features", ("scheme", "model", "train"), SNR),
+    Experiment("siamese", "speech_features", ("model", "eval", "train"), ("test_pair_accuracy", "test_eer")),
+    Experiment("continuation", "speech_denoise", ("clip", "model", "train"), SNR),
 )
 
 DATASET = {d.name: d for d in DATASETS}
@@ -282,11 +277,12 @@ def check_stage() -> Stage:
     )
 
 
-def stages() -> list[Stage]:
+@functools.cache
+def stages() -> tuple[Stage, ...]:
     """Every stage, in a readable order: the params check, data, each family's stages, the report."""
     after_check = [*map(dataset_stage, DATASETS), *(s for e in EXPERIMENTS for s in experiment_stages(e)),
                    report_stage()]
-    return [check_stage(), *(replace(s, deps=(PARAMS_CHECK, *s.deps)) for s in after_check)]
+    return (check_stage(), *(replace(s, deps=(PARAMS_CHECK, *s.deps)) for s in after_check))
 
 
 # ---- code dependencies: the modules a command imports, transitively ---------------------------

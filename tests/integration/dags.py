@@ -35,7 +35,8 @@ def snakemake_stages(root: Path, profile: str | None = None) -> dict:
             name = "@".join([job.rule.name, *map(str, job.wildcards_dict.values())])
             stages[name] = {
                 "cmd": _normalise(job.shellcmd),
-                "deps": sorted(map(str, job.input)),
+                # the code is a param of file hashes (workflow/rules/common.smk): its files are deps
+                "deps": sorted({*map(str, job.input), *job.params["code"]}),
                 "outs": sorted(map(str, job.output)),
                 "params": sorted(job.params["values"]),
             }
@@ -57,10 +58,14 @@ def dvc_stages(root: Path) -> dict:
             }
     # A folder dependency stands for the other stages' outputs inside it (a summary's variants),
     # which Snakemake lists one by one.
-    outs = [o for s in stages.values() for o in s["outs"]]
+    outs = {o for s in stages.values() for o in s["outs"]}
+
+    def expanded(dep: str) -> set[str]:
+        inside = {o for o in outs if o.startswith(f"{dep}/")}
+        return inside if inside and dep not in outs else {dep}
+
     for s in stages.values():
-        s["deps"] = sorted(o for d in s["deps"] for o in ([d] if d in outs or not any(x.startswith(f"{d}/") for x in outs)
-                                                        else [x for x in outs if x.startswith(f"{d}/")]))
+        s["deps"] = sorted(set().union(*map(expanded, s["deps"])))
     return stages
 
 

@@ -308,9 +308,9 @@ def test_svd_compress_stores_evaluates_and_reports(project):
     from dlrepro.train.engine import evaluate
     from dlrepro.train.splits import load_splits
 
-    root = project / "results/svd_compress"
+    root, variants = project / "results/svd_compress", project / "results/svd_compress/variants"
     base = read_result(project / "results/mnist_mlp/variants/default")
-    m = {v: read_result(root / v)
+    m = {v: read_result(variants / v)
          for v in ("svd_d10", "svd_d20", "svd_d50", "svd_full", "finetune_d20", "loop_d20", "prune_90")}
     n_test = base["data"]["n_test"]
     for run, b in zip(m["svd_full"]["per_seed"], base["per_seed"]):
@@ -320,7 +320,7 @@ def test_svd_compress_stores_evaluates_and_reports(project):
         assert run["stored_bytes"] == pytest.approx(run["baseline_bytes"], rel=0.01)
     assert all(set(m[v]) >= {"per_seed", "data", "params", "setting", "baseline_bytes"} for v in m)
     assert all(set(s) == {"mean", "std", "low", "high", "n"}
-               for s in json.loads((root / "svd_full/metrics.json").read_text()).values())  # numbers only
+               for s in json.loads((variants / "svd_full/metrics.json").read_text()).values())  # numbers only
     sizes = [m[v]["stored_bytes"]["mean"] for v in ("svd_d10", "svd_d20", "svd_d50", "svd_full")]
     assert sizes == sorted(sizes) and sizes[1] < 0.05 * sizes[-1]
     assert m["svd_d20"]["size_pct_int8"]["mean"] < 0.35 * m["svd_d20"]["size_pct"]["mean"]
@@ -330,7 +330,7 @@ def test_svd_compress_stores_evaluates_and_reports(project):
     for variant in ("finetune_d20", "prune_90", "loop_d20"):
         run = m[variant]["per_seed"][-1]
         for precision, suffix in (("float32", ""), ("int8", "_int8")):
-            path = root / variant / "runs" / f"seed{run['seed']}" / f"model_{precision}.pt"
+            path = variants / variant / "runs" / f"seed{run['seed']}" / f"model_{precision}.pt"
             assert path.stat().st_size == run[f"stored_bytes{suffix}"]
             model = compressed.decode(compressed.load(path))
             assert evaluate(model, test)["accuracy"] == run[f"test_accuracy{suffix}"]
@@ -429,3 +429,26 @@ def test_a_killed_stage_is_rebuilt_by_the_next_plain_run(project):
     assert snakemake_plan(project) == {}
     run(project, "dvc", "commit", "--force")
     assert dvc_changed(project) == set()
+
+
+def test_metrics_files_hold_the_headline_numbers_and_dvc_shows_them(project):
+    """metrics.json: each headline metric's mean, interval and seed count; one row per variant in
+    `dvc metrics show`; every family's training curves in `dvc plots show`."""
+    from dlrepro import registry
+
+    for e in registry.EXPERIMENTS:
+        files = sorted((project / "results" / e.section / "variants").glob("*/metrics.json"))
+        assert files, e.section
+        for path in files:
+            metrics = json.loads(path.read_text())
+            assert set(metrics) == ({"test_accuracy"} if path.parent.name == "pretext" else set(e.headline)), path
+            assert all(set(m) == {"mean", "std", "low", "high", "n"} and isinstance(m["mean"], float)
+                       for m in metrics.values()), path
+        shown = run(project, "dvc", "metrics", "show", *(str(f.relative_to(project)) for f in files)).stdout
+        rows = [line for line in shown.splitlines() if line.startswith("results/")]
+        assert len(rows) == len(files) and max(map(len, shown.splitlines())) <= 200, shown
+    plots = json.loads(run(project, "dvc", "plots", "show", "--json").stdout)["data"]
+    for e in registry.EXPERIMENTS:
+        if e.curves:
+            curves = [k for k in plots if k.startswith(f"results/{e.section}/summary/curves/")]
+            assert curves and all(plots[k] for k in curves), e.section

@@ -13,6 +13,7 @@ for stage in STAGES:
             outputs(stage),
         params:
             values=tracked(stage),
+            code=code_hashes(stage),
             cmd=command(stage),
         wildcard_constraints:
             variant="|".join(map(re.escape, variants(stage.variants))) if stage.variants else ".+",
