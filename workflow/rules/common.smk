@@ -1,4 +1,4 @@
-# Helpers shared by the rule files: the params (read and checked by dlrepro itself, so both
+# Helpers of the rules: the params (read and checked by dlrepro itself, so both
 # tools and every stage see the same values and the same errors) and the registry's stages in
 # Snakemake's terms. Rules pass values to `dlrepro` only as --profile and paths.
 import functools
@@ -58,7 +58,7 @@ def command(stage):
     """The stage's command line for a job, a function of the variant where the stage has them.
 
     It reaches shell: through params because Snakemake evaluates a shell: expression when the job
-    runs, after the rule loop has ended: read there, `stage` would be the loop's last one.
+    runs, once the loop over the stages has ended: read there, `stage` would be the last stage.
     """
     if stage.variants:
         return lambda wildcards: stage.cmd.format(variant=wildcards.variant, profile=PROFILE)
@@ -92,8 +92,8 @@ def file_hash(path):
 
 def code_hashes(stage):
     """The stage's source files and their hashes, a param: Snakemake re-runs a job when one
-    changes, by content as DVC does (an edit undone re-runs nothing), and the DAG stays light:
-    137 jobs x 20 source files as inputs cost every `snakemake -n` a second of time stamps."""
+    changes, by content as DVC does (an edit undone re-runs nothing), and the DAG stays light
+    (137 jobs x 20 source files as inputs made every `snakemake -n` check 2,700 time stamps)."""
     return {path: file_hash(path) for path in stage.code}
 
 
@@ -102,17 +102,12 @@ def expanded_outputs(stage):
     return [path.format(variant=name) for name in names for path in stage.all_outs()]
 
 
-def profiled(section):
-    """A shared section's values for the active profile, as dlrepro resolves them."""
-    return PARAMS.section(section)
-
-
 CONDA_ENV = "../envs/dlrepro.yaml"
 # Cores a stage reserves from the scheduler; dlrepro sets the same counts itself.
 THREADS = {
     "one": 1,
-    "torch": profiled("runtime")["threads"] or workflow.cores,  # torch threads per training stage
-    "report": profiled("report")["workers"] or workflow.cores,  # report pages rendered at once
+    "torch": PARAMS.section("runtime")["threads"] or workflow.cores,  # torch threads per training stage
+    "report": PARAMS.section("report")["workers"] or workflow.cores,  # report pages rendered at once
 }
 STAGES = registry.stages()
 ALL_OUTPUTS = [path for stage in STAGES for path in expanded_outputs(stage)]
