@@ -40,7 +40,7 @@ def stage_entry(stage: registry.Stage) -> dict:
         "cmd": dvc_syntax(stage.cmd),
         "deps": [dvc_syntax(d) for d in (*stage.deps, *collected, *stage.code)],
         "params": params,
-        "outs": [dvc_syntax(o) for o in stage.outs],
+        "outs": [{dvc_syntax(o): {"persist": True}} if stage.persist else dvc_syntax(o) for o in stage.outs],
     }
     if stage.metrics:
         entry["metrics"] = [dvc_syntax(m) for m in stage.metrics]

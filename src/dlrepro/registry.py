@@ -146,6 +146,7 @@ class Stage:
     collects: str | None = None
     metrics: tuple[str, ...] = ()
     threads: str = "one"  # one core, "torch" (runtime.threads) or "report" (report.workers)
+    persist: bool = False  # DVC keeps the outputs while the command runs (it writes them atomically)
 
     def all_outs(self) -> tuple[str, ...]:
         return (*self.outs, *self.metrics)
@@ -274,6 +275,8 @@ def check_stage() -> Stage:
         params={PARAMS: ("profile",)},
         log=log,
         code=module_files("check", "dlrepro.config"),
+        # A failed check must not cost the last good one: Snakemake ignores its time, not its absence.
+        persist=True,
     )
 
 
