@@ -445,8 +445,9 @@ def test_metrics_files_hold_the_headline_numbers_and_dvc_shows_them(project):
             assert all(set(m) == {"mean", "std", "low", "high", "n"} and isinstance(m["mean"], float)
                        for m in metrics.values()), path
         shown = run(project, "dvc", "metrics", "show", *(str(f.relative_to(project)) for f in files)).stdout
-        rows = [line for line in shown.splitlines() if line.startswith("results/")]
-        assert len(rows) == len(files) and max(map(len, shown.splitlines())) <= 200, shown
+        header, *rows = [line.split() for line in shown.splitlines() if line.strip()]
+        # one row per variant; columns: the path, then mean, std, interval and n of each headline metric
+        assert len(rows) == len(files) and len(header) == 1 + 5 * len(e.headline), shown
     plots = json.loads(run(project, "dvc", "plots", "show", "--json").stdout)["data"]
     for e in registry.EXPERIMENTS:
         if e.curves:
