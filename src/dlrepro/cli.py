@@ -100,6 +100,16 @@ def cmd_check(args: argparse.Namespace, params: Params) -> None:
     log.info("params valid for profile %s", params.profile)
 
 
+def cmd_code(args: argparse.Namespace, params: None) -> None:
+    """The sources' fingerprint in sha256sum's format: DVC's single dependency on them for the
+    stages that run them (registry.code_stage)."""
+    from dlrepro.io import atomic_path
+
+    with atomic_path(args.out) as tmp:
+        tmp.write_text("".join(f"{registry.source_hash(f)}  {f}\n" for f in args.files))
+    log.info("%d source files fingerprinted in %s", len(args.files), args.out)
+
+
 def cmd_report(args: argparse.Namespace, params: Params) -> None:
     from dlrepro.report import render
 
@@ -152,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_check)
 
+    p = sub.add_parser("code", help="fingerprint source files (a sha256 per file) for the stages that run them")
+    p.add_argument("files", nargs="+", type=Path, help="source files")
+    p.add_argument("--out", type=Path, required=True, help="the fingerprint file (sha256sum -c checks it)")
+    p.add_argument("--log", type=Path, help="also write the log to this file")
+    p.set_defaults(func=cmd_code, params=None)
+
     p = sub.add_parser("report", help="execute the report notebooks and render them to HTML")
     p.add_argument("--results", type=Path, required=True, help="results folder of all experiments")
     p.add_argument("--reference", type=Path, required=True, help="CSV of the original results (REFERENCE.md)")
@@ -175,8 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.log)
     try:
-        params = Params(args.params, args.profile)
-        args.func(args, params)
+        args.func(args, Params(args.params, args.profile) if args.params else None)
     except (ParamsError, DataError, FileNotFoundError, ValueError) as exc:
         log.error("dlrepro %s failed: %s", args.command, exc)
         return 2

@@ -28,20 +28,36 @@ def dvc_syntax(text: str) -> str:
     return text.replace("{variant}", "${key}").replace("{profile}", "${profile}")
 
 
+def dvc_params(stage: registry.Stage) -> list:
+    """The params keys DVC tracks for a stage. The keys every stage shares are tracked once, by the
+    params check, whose output (a dependency of every other stage) holds their values: DVC re-reads
+    a stage's params files for each stage, and params.yaml would be read 136 times per no-op."""
+    shared = set(registry.EVERY_STAGE) if registry.PARAMS_CHECK in stage.deps else set()
+    params: list = []
+    for file, keys in stage.params.items():
+        keys = [dvc_syntax(k) for k in keys if not (file == registry.PARAMS and k in shared)]
+        params += keys if file == registry.PARAMS else [{file: keys}]
+    return params
+
+
+def output_entry(stage: registry.Stage, path: str):
+    flags = {k: v for k, v in (("persist", stage.persist), ("cache", stage.cache)) if v != (k == "cache")}
+    return {dvc_syntax(path): flags} if flags else dvc_syntax(path)
+
+
 def stage_entry(stage: registry.Stage) -> dict:
     # A summary reads every variant: DVC sees the folder that holds them, so that a variant
     # added to params (a new foreach item) is a dependency without a new dvc.yaml.
     collected = [f"results/{stage.collects}/variants"] if stage.collects else []
-    params: list = []
-    for file, keys in stage.params.items():
-        keys = [dvc_syntax(k) for k in keys]
-        params += keys if file == registry.PARAMS else [{file: keys}]
+    # The sources are one dependency, their fingerprint (registry.code_stage), not one per file.
     entry = {
         "cmd": dvc_syntax(stage.cmd),
-        "deps": [dvc_syntax(d) for d in (*stage.deps, *collected, *stage.code)],
-        "params": params,
-        "outs": [{dvc_syntax(o): {"persist": True}} if stage.persist else dvc_syntax(o) for o in stage.outs],
+        "deps": [dvc_syntax(d) for d in (*stage.deps, *collected)],
+        "params": dvc_params(stage),
+        "outs": [output_entry(stage, o) for o in stage.outs],
     }
+    if not entry["params"]:
+        del entry["params"]
     if stage.metrics:
         entry["metrics"] = [dvc_syntax(m) for m in stage.metrics]
     if stage.variants:

@@ -14,6 +14,7 @@ the standard library: Snakemake imports it to build the DAG, so it must stay che
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 from dataclasses import dataclass, replace
@@ -22,6 +23,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent  # src/dlrepro
 PARAMS = "params.yaml"  # profile, runtime, report: what every stage shares
 SHARED_SECTIONS = ("profile", "runtime", "report")
+EVERY_STAGE = ("profile", "runtime")  # what every stage tracks: the profile, how models run
 
 
 def params_file(section: str) -> str:
@@ -141,12 +143,15 @@ class Stage:
     outs: tuple[str, ...]
     params: dict[str, tuple[str, ...]]
     log: str
-    code: tuple[str, ...]  # source files (relative to the project) of every module the command imports
+    # Source files (relative to the project) of every module the command imports; none for a code
+    # fingerprint, whose dependencies are the files it fingerprints.
+    code: tuple[str, ...]
     variants: str | None = None
     collects: str | None = None
     metrics: tuple[str, ...] = ()
     threads: str = "one"  # one core, "torch" (runtime.threads) or "report" (report.workers)
     persist: bool = False  # DVC keeps the outputs while the command runs (it writes them atomically)
+    cache: bool = True  # DVC stores the outputs in its cache (not for what the sources re-derive)
 
     def all_outs(self) -> tuple[str, ...]:
         return (*self.outs, *self.metrics)
@@ -173,8 +178,8 @@ def _common(log: str) -> str:
     return f"--params {PARAMS} --profile {{profile}} --log {log}"
 
 
-def _tracked(section: str, keys: tuple[str, ...], *shared: str) -> dict[str, tuple[str, ...]]:
-    return {PARAMS: ("profile", *shared), params_file(section): tuple(f"{section}.{k}" for k in keys)}
+def _tracked(section: str, keys: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    return {PARAMS: EVERY_STAGE, params_file(section): tuple(f"{section}.{k}" for k in keys)}
 
 
 def dataset_stage(d: Dataset) -> Stage:
@@ -186,7 +191,7 @@ def dataset_stage(d: Dataset) -> Stage:
                      _common(log)),
         deps=(source,) if source else (),
         outs=(f"data/{d.name}",),
-        params={PARAMS: ("profile",), params_file(d.name): (d.name,)},
+        params={PARAMS: EVERY_STAGE, params_file(d.name): (d.name,)},
         log=log,
         code=(*module_files("data", d.module), *(f"src/dlrepro/{f}" for f in d.files)),
     )
@@ -204,7 +209,7 @@ def _training(e: Experiment, kind: str, folder: str, keys: tuple[str, ...], log:
         deps=(f"data/{e.data}", *(_outputs(upstream_dir).values() if upstream else ())),
         outs=(out["runs"], out["provenance"]),
         metrics=(out["metrics"],),
-        params=_tracked(e.section, (*keys, *(["variants.{variant}"] if variants else []), "profiles"), "runtime"),
+        params=_tracked(e.section, (*keys, *(["variants.{variant}"] if variants else []), "profiles")),
         log=log,
         code=module_files(kind, e.module),
         variants=variants,
@@ -230,7 +235,7 @@ def experiment_stages(e: Experiment) -> list[Stage]:
         deps=(f"data/{e.data}", *(_outputs(upstream_dir).values() if e.upstream else ())),
         collects=e.section,
         outs=(summary,),
-        params=_tracked(e.section, (*e.summary_keys, "profiles"), "runtime"),
+        params=_tracked(e.section, (*e.summary_keys, "profiles")),
         log=log,
         code=module_files("summarize", e.module),
         threads="torch",
@@ -247,7 +252,7 @@ def report_stage() -> Stage:
                      "--out reports/html", _common(log)),
         deps=(*(f"results/{e.section}/summary" for e in EXPERIMENTS), *REPORT_SOURCES, *templates),
         outs=("reports/html",),
-        params={PARAMS: ("profile", "report")},
+        params={PARAMS: (*EVERY_STAGE, "report")},
         log=log,
         code=tuple(sorted(set(module_files("report", "dlrepro.report.render")) | notebook_code(templates))),
         threads="report",
@@ -262,8 +267,10 @@ CHECK_STAGE = "check_params"
 def check_stage() -> Stage:
     """Validates every params file first: a typo stops the run before any stage deletes an output.
 
-    Its output's bytes do not change while the params stay valid, so it re-runs nothing downstream
-    (DVC compares hashes; Snakemake is told to ignore its timestamp). Every other stage needs it.
+    Its output's bytes do not change while the params stay valid (and the profile and runtime stay
+    the same), so it re-runs nothing downstream (DVC compares hashes; Snakemake is told to ignore
+    its timestamp). Every other stage needs it. It tracks the keys of params.yaml that every stage
+    shares, and its output holds their values: DVC reads them once, not once per stage.
     """
     log = "logs/check_params.log"
     files = sorted({params_file(s) for s in SECTIONS})
@@ -272,7 +279,7 @@ def check_stage() -> Stage:
         cmd=_command(f"dlrepro check --out {PARAMS_CHECK}", _common(log)),
         deps=(*files, SCHEMA),
         outs=(PARAMS_CHECK,),
-        params={PARAMS: ("profile",)},
+        params={PARAMS: EVERY_STAGE},
         log=log,
         code=module_files("check", "dlrepro.config"),
         # A failed check must not cost the last good one: Snakemake ignores its time, not its absence.
@@ -280,12 +287,42 @@ def check_stage() -> Stage:
     )
 
 
+CODE_DIR = "results/code"
+
+
+def code_stage(label: str, files: tuple[str, ...]) -> Stage:
+    """The sources of one or more stages, fingerprinted: `<label>.sha256` lists each file's hash
+    (`sha256sum -c` checks it). The stages that share the sources depend on this one file.
+
+    Why: DVC checks every dependency of every stage at each `dvc status`; 136 stages x 20 source
+    files made 3,200 checks and a dvc.lock of 23,000 lines. Through one fingerprint per set of
+    sources (24 sets, 425 files) a source is checked once, and an edit still re-runs exactly the
+    stages whose sources include it (the fingerprint changes, so does everything that reads it).
+    """
+    log, out = f"logs/code_{label}.log", f"{CODE_DIR}/{label}.sha256"
+    return Stage(name=f"code_{label}", cmd=_command("dlrepro code --out", out, "--log", log, *files),
+                 deps=files, outs=(out,), params={}, log=log, code=(), cache=False)
+
+
+def _code_label(names: list[str]) -> str:
+    """A stage's own name, or the section that several stages sharing sources have in common."""
+    sections = {n.partition("_")[2] for n in names}
+    return sections.pop() if len(names) > 1 and len(sections) == 1 else names[0]
+
+
 @functools.cache
 def stages() -> tuple[Stage, ...]:
-    """Every stage, in a readable order: the params check, data, each family's stages, the report."""
+    """Every stage, in a readable order: the code fingerprints, the params check, data, each
+    family's stages, the report. Each stage depends on its fingerprint; all but the check on it."""
     after_check = [*map(dataset_stage, DATASETS), *(s for e in EXPERIMENTS for s in experiment_stages(e)),
                    report_stage()]
-    return (check_stage(), *(replace(s, deps=(PARAMS_CHECK, *s.deps)) for s in after_check))
+    work = [check_stage(), *(replace(s, deps=(PARAMS_CHECK, *s.deps)) for s in after_check)]
+    sharing: dict[tuple[str, ...], list[str]] = {}
+    for s in work:
+        sharing.setdefault(s.code, []).append(s.name)
+    code = {files: code_stage(_code_label(names), files) for files, names in sharing.items()}
+    assert len({c.name for c in code.values()}) == len(code), "two sets of sources with one label"
+    return (*code.values(), *(replace(s, deps=(*s.deps, *code[s.code].outs)) for s in work))
 
 
 # ---- code dependencies: the modules a command imports, transitively ---------------------------
@@ -343,6 +380,12 @@ def _imports(name: str, top_level_only: bool = False) -> frozenset[str]:
         source = "\n".join(line for line in source.splitlines() if not line.startswith((" ", "\t")))
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     return frozenset(_imported(source, package))
+
+
+@functools.cache
+def source_hash(path: str | Path) -> str:
+    """A source file's sha256: both tools re-run a stage when one of its sources' changes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def closure(*entries: str) -> list[str]:

@@ -35,8 +35,7 @@ def snakemake_stages(root: Path, profile: str | None = None) -> dict:
             name = "@".join([job.rule.name, *map(str, job.wildcards_dict.values())])
             stages[name] = {
                 "cmd": _normalise(job.shellcmd),
-                # the code is a param of file hashes (workflow/rules/common.smk): its files are deps
-                "deps": sorted({*map(str, job.input), *job.params["code"]}),
+                "deps": sorted(map(str, job.input)),
                 "outs": sorted(map(str, job.output)),
                 "params": sorted(job.params["values"]),
             }
@@ -64,7 +63,15 @@ def dvc_stages(root: Path) -> dict:
         inside = {o for o in outs if o.startswith(f"{dep}/")}
         return inside if inside and dep not in outs else {dep}
 
+    # DVC's stages wait for the params check and track the keys every stage shares through its
+    # output; Snakemake checks the params when it reads the workflow and tracks those keys per job.
+    from dlrepro.registry import PARAMS_CHECK
+
+    check = next(s for s in stages.values() if s["outs"] == [PARAMS_CHECK])
     for s in stages.values():
+        if PARAMS_CHECK in s["deps"]:
+            s["deps"].remove(PARAMS_CHECK)
+            s["params"] = sorted({*s["params"], *check["params"]})
         s["deps"] = sorted(set().union(*map(expanded, s["deps"])))
     return stages
 

@@ -64,10 +64,12 @@ def test_parity_check_catches_a_drift(project):
     dvc_yaml = yaml.safe_load((project / "dvc.yaml").read_text())
     dvc_yaml["stages"]["summarize_mnist_mlp"]["params"][-1]["params/mnist_mlp.yaml"].remove("mnist_mlp.analysis")
     dvc_yaml["stages"]["data_mnist"]["cmd"] += " --verbose"
+    dvc_yaml["stages"]["code_mnist_mlp"]["deps"].remove("src/dlrepro/train/stats.py")
     (project / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
     problems = differences(dump("snakemake", project), dump("dvc", project))
     assert any(p.startswith("summarize_mnist_mlp.params") for p in problems)
     assert any(p.startswith("data_mnist.cmd") for p in problems)
+    assert any(p.startswith("code_mnist_mlp.deps") for p in problems)
 
 
 @pytest.mark.parametrize("section", ["mnist_mlp", "svd_compress", "cifar_transfer", "siamese"])

@@ -28,6 +28,7 @@ def test_download_verifies_and_parses_real_mnist(project, mirror):
 
 def test_short_schedule_on_real_mnist_reaches_095(project, mirror):
     def one_epoch(p):
+        p["runtime"]["threads"] = 1  # two test workers share two cores: torch threads must not fight
         p["mnist_mlp"]["train"].update(epochs=1, seeds=[0])
 
     edit_params(project, one_epoch)
@@ -44,6 +45,7 @@ def test_mlp_grid_pattern_on_real_mnist(project, mirror):
     """The original's pattern with a short schedule (5 epochs, cosine, one seed): sigmoid + N(0, 0.01)
     + plain SGD never leaves chance, while ReLU + He + Adam passes 0.98."""
     def short(p):
+        p["runtime"]["threads"] = 1
         p["mlp_ablation"]["train"].update(epochs=5, lr_schedule="cosine", seeds=[0])
 
     edit_params(project, short)

@@ -64,7 +64,11 @@ def test_one_speech_variant_reruns_only_itself(speech_project):
 @pytest.mark.realdata
 def test_denoiser_on_the_real_course_pair_beats_the_noisy_input(project, mirror):
     """A short schedule (3 epochs, one seed) of the 2x1024 mask FC on the real pair, held out."""
-    edit_params(project, lambda p: p["denoise"]["variants"]["fc2"].update(train={"epochs": 3, "seeds": [0]}))
+    def short(p):
+        p["runtime"]["threads"] = 1  # two test workers share two cores: torch threads must not fight
+        p["denoise"]["variants"]["fc2"].update(train={"epochs": 3, "seeds": [0]})
+
+    edit_params(project, short)
     env = {"DLREPRO_MIRROR": str(mirror)}
     run(project, "dlrepro", "data", "speech_denoise", "--profile", "full", "--out", "data/sd", env=env)
     run(project, "dlrepro", "train", "denoise", "--variant", "fc2", "--profile", "full", "--data", "data/sd",

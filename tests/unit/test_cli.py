@@ -15,7 +15,7 @@ from dlrepro.cli import EXPERIMENTS, build_parser
 TRAIN = ["data_dir", "values", "runtime", "runs_dir", "metrics_path", "provenance_path", "label", "upstream"]
 SUMMARIZE = ["data_dir", "results_dir", "variants", "values", "runtime", "out_dir", "upstream"]
 FUNCS = {"data": "cmd_data", "train": "cmd_train", "pretrain": "cmd_pretrain", "summarize": "cmd_summarize",
-         "check": "cmd_check", "report": "cmd_report"}
+         "check": "cmd_check", "report": "cmd_report", "code": "cmd_code"}
 
 
 @pytest.mark.parametrize("stage", registry.stages(), ids=lambda s: s.name)
@@ -24,8 +24,27 @@ def test_every_registry_command_parses(stage):
     argv = shlex.split(stage.cmd.format(variant="v", profile="embedded"))
     assert argv[0] == "dlrepro"
     args = build_parser().parse_args(argv[1:])
-    assert args.func.__name__ == FUNCS[args.command] and args.profile == "embedded"
+    assert args.func.__name__ == FUNCS[args.command]
     assert str(args.log) == stage.log.format(variant="v")
+    if args.params is not None:  # every stage that reads the params runs the active profile
+        assert args.profile == "embedded"
+
+
+def test_a_code_fingerprint_is_what_sha256sum_checks(tmp_path, monkeypatch):
+    """`dlrepro code` writes sha256sum's format: `sha256sum -c` accepts it, and fails on an edit."""
+    import subprocess
+
+    from dlrepro.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("a.py", "b.py"):
+        Path(name).write_text(f"# {name}\n")
+    assert main(["code", "--out", "out/code.sha256", "a.py", "b.py"]) == 0
+    lines = Path("out/code.sha256").read_text().splitlines()
+    assert [line.split("  ")[1] for line in lines] == ["a.py", "b.py"]
+    assert subprocess.run(["sha256sum", "-c", "out/code.sha256"], capture_output=True).returncode == 0
+    Path("b.py").write_text("# changed\n")
+    assert subprocess.run(["sha256sum", "-c", "out/code.sha256"], capture_output=True).returncode == 1
 
 
 @pytest.mark.parametrize("gone", ["features", "compress", "probe", "analyze", "summarize-compression",

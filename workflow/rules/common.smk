@@ -1,8 +1,6 @@
 # Helpers of the rules: the params (read and checked by dlrepro itself, so both
 # tools and every stage see the same values and the same errors) and the registry's stages in
 # Snakemake's terms. Rules pass values to `dlrepro` only as --profile and paths.
-import functools
-import hashlib
 import re
 import sys
 from pathlib import Path
@@ -66,35 +64,36 @@ def command(stage):
 
 
 def outputs(stage):
-    """Folders as directory() outputs, files as they are."""
-    return [path if path.endswith(".json") else directory(path) for path in stage.all_outs()]
+    """Folders (no suffix) as directory() outputs, files as they are."""
+    return [path if Path(path).suffix else directory(path) for path in stage.all_outs()]
 
 
 def inputs(stage):
-    """Data, upstream results and params files; the code is tracked by content (code_hashes)."""
+    """Data, upstream results, the code's fingerprint and, for the check and the fingerprints,
+    the files they read."""
+    if stage.name == registry.CHECK_STAGE or not stage.code:
+        # The check and the fingerprints run when their output is missing or their params change
+        # (the check: profile and runtime; a fingerprint: its files' hashes), never for a time
+        # stamp: Snakemake validates the params itself when it reads the workflow, and a source
+        # file touched but not changed re-runs nothing.
+        return [ancient(path) for path in stage.deps]
     collected = []
     if stage.collects:
         for variant in variants(stage.collects):
             collected += [path.format(variant=variant) for s in STAGES if s.variants == stage.collects
                           for path in s.all_outs()]
-    if stage.name == registry.CHECK_STAGE:
-        # Snakemake validates the params itself when it reads the workflow (above), before any job:
-        # its copy of the check only has to exist, whatever the times of the files it reads.
-        return [ancient(path) for path in stage.deps]
-    # The check's output is the same bytes while the params are valid: its time says nothing.
-    return [*(ancient(d) if d == registry.PARAMS_CHECK else d for d in stage.deps), *collected]
-
-
-@functools.cache
-def file_hash(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    # No stage waits for the check here, as the params were checked above. An ancient() input
+    # would not do: when the job that makes it has to run, Snakemake skips the stages below it
+    # that depend on nothing else, even when their own params changed.
+    return [*(d for d in stage.deps if d != registry.PARAMS_CHECK), *collected]
 
 
 def code_hashes(stage):
-    """The stage's source files and their hashes, a param: Snakemake re-runs a job when one
-    changes, by content as DVC does (an edit undone re-runs nothing), and the DAG stays light
-    (137 jobs x 20 source files as inputs made every `snakemake -n` check 2,700 time stamps)."""
-    return {path: file_hash(path) for path in stage.code}
+    """A fingerprint's files and their hashes, its param: Snakemake re-runs it, and through its
+    output the stages that import the files, when a file's content changes, as DVC does (an edit
+    undone re-runs nothing), and the DAG stays light (137 jobs x 20 source files as inputs made
+    every `snakemake -n` check 2,700 time stamps)."""
+    return {} if stage.code else {path: registry.source_hash(path) for path in stage.deps}
 
 
 def expanded_outputs(stage):
