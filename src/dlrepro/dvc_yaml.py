@@ -31,7 +31,7 @@ def dvc_syntax(text: str) -> str:
 def dvc_params(stage: registry.Stage) -> list:
     """The params keys DVC tracks for a stage. The keys every stage shares are tracked once, by the
     params check, whose output (a dependency of every other stage) holds their values: DVC re-reads
-    a stage's params files for each stage, and params.yaml would be read 136 times per no-op."""
+    a stage's params files for each stage, and params.yaml would be read once per stage."""
     shared = set(registry.EVERY_STAGE) if registry.PARAMS_CHECK in stage.deps else set()
     params: list = []
     for file, keys in stage.params.items():
@@ -41,7 +41,7 @@ def dvc_params(stage: registry.Stage) -> list:
 
 
 def output_entry(stage: registry.Stage, path: str):
-    flags = {k: v for k, v in (("persist", stage.persist), ("cache", stage.cache)) if v != (k == "cache")}
+    flags = {**({"persist": True} if stage.persist else {}), **({} if stage.cache else {"cache": False})}
     return {dvc_syntax(path): flags} if flags else dvc_syntax(path)
 
 

@@ -267,10 +267,11 @@ CHECK_STAGE = "check_params"
 def check_stage() -> Stage:
     """Validates every params file first: a typo stops the run before any stage deletes an output.
 
-    Its output's bytes do not change while the params stay valid (and the profile and runtime stay
-    the same), so it re-runs nothing downstream (DVC compares hashes; Snakemake is told to ignore
-    its timestamp). Every other stage needs it. It tracks the keys of params.yaml that every stage
-    shares, and its output holds their values: DVC reads them once, not once per stage.
+    Every other stage depends on it in DVC. Its output's bytes do not change while the params stay
+    valid (and the profile and runtime stay the same), so it re-runs nothing downstream. It tracks
+    the keys of params.yaml that every stage shares, and its output holds their values: DVC reads
+    them once, not once per stage. Snakemake validates the params when it reads the workflow, so
+    its stages do not wait for this one (workflow/rules/common.smk says why).
     """
     log = "logs/check_params.log"
     files = sorted({params_file(s) for s in SECTIONS})
@@ -282,7 +283,7 @@ def check_stage() -> Stage:
         params={PARAMS: EVERY_STAGE},
         log=log,
         code=module_files("check", "dlrepro.config"),
-        # A failed check must not cost the last good one: Snakemake ignores its time, not its absence.
+        # A failed check must not cost the last good one: DVC deletes a stage's outputs before it runs.
         persist=True,
     )
 
