@@ -156,6 +156,11 @@ class Stage:
     def all_outs(self) -> tuple[str, ...]:
         return (*self.outs, *self.metrics)
 
+    @property
+    def is_fingerprint(self) -> bool:
+        """A code fingerprint (code_stage): its dependencies are the source files themselves."""
+        return not self.code
+
 
 def variant_folder(section: str, variant: str) -> str:
     return f"results/{section}/variants/{variant}"

@@ -71,7 +71,7 @@ def outputs(stage):
 def inputs(stage):
     """Data, upstream results, the code's fingerprint and, for the check and the fingerprints,
     the files they read."""
-    if stage.name == registry.CHECK_STAGE or not stage.code:
+    if stage.name == registry.CHECK_STAGE or stage.is_fingerprint:
         # The check and the fingerprints run when their output is missing or their params change
         # (the check: profile and runtime; a fingerprint: its files' hashes), never for a time
         # stamp: Snakemake validates the params itself when it reads the workflow, and a source
@@ -91,9 +91,8 @@ def inputs(stage):
 def code_hashes(stage):
     """A fingerprint's files and their hashes, its param: Snakemake re-runs it, and through its
     output the stages that import the files, when a file's content changes, as DVC does (an edit
-    undone re-runs nothing), and the DAG stays light (137 jobs x 20 source files as inputs made
-    every `snakemake -n` check 2,700 time stamps)."""
-    return {} if stage.code else {path: registry.source_hash(path) for path in stage.deps}
+    undone re-runs nothing). Other stages see their code only through their fingerprint."""
+    return {path: registry.source_hash(path) for path in stage.deps} if stage.is_fingerprint else {}
 
 
 def expanded_outputs(stage):
