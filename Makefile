@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 MIRROR ?= $(abspath ../shared/data)
 
-.PHONY: setup pipeline test dag benchmarks clean
+.PHONY: setup pipeline test dag record-in-dvc record-in-snakemake benchmarks clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,15 @@ test: setup
 # import, and commit the result (a test fails while it is stale).
 dag: setup
 	$(BIN)/python -m dlrepro.dvc_yaml dvc.yaml
+
+# Hand one tool's results to the other without re-running anything (README: Snakemake and DVC on
+# one tree). Snakemake's code fingerprints are its own, so after a DVC run they are made first.
+record-in-dvc: setup
+	PATH="$(abspath $(BIN)):$$PATH" dvc commit --force
+
+record-in-snakemake: setup
+	PATH="$(abspath $(BIN)):$$PATH" snakemake --cores all $$(PATH="$(abspath $(BIN)):$$PATH" snakemake --list-rules | grep '^code_')
+	PATH="$(abspath $(BIN)):$$PATH" snakemake --touch --forceall --cores 1
 
 benchmarks: setup
 	cd benchmarks && PATH="$(abspath $(BIN)):$$PATH" python mlp_throughput.py && python engine_vs_dataloader.py && python noop.py

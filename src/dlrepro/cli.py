@@ -92,16 +92,26 @@ def cmd_summarize(args: argparse.Namespace, params: Params) -> None:
     log.info("%s: summary written to %s", e.name, args.out)
 
 
-def cmd_check(args: argparse.Namespace, params: Params) -> None:
-    """Everything a run reads is valid: written only then (main() already loaded and validated)."""
-    from dlrepro.io import write_json
+def cmd_inputs(args: argparse.Namespace, params: Params) -> None:
+    """Every params file valid, then each stage's params values and source hashes in its own file
+    (registry.inputs_stage). Written whole or not at all: a failed check keeps the last good ones."""
+    from dlrepro.config import variants_of
+    from dlrepro.io import atomic_path, write_json
 
-    write_json(args.out, params.check())
-    log.info("params valid for profile %s", params.profile)
+    params.check()
+    values = {**params.raw, "profile": params.profile}
+    written = 0
+    with atomic_path(args.out, directory=True) as tmp:
+        for stage in registry.work_stages():
+            for variant in variants_of(params.raw, stage.variants) if stage.variants else [None]:
+                write_json(registry.inputs_file(stage, str(tmp)).format(variant=variant),
+                           registry.stage_inputs(stage, values, variant))
+                written += 1
+    log.info("params valid for profile %s; inputs of %d stages written to %s", params.profile, written, args.out)
 
 
 def cmd_code(args: argparse.Namespace, params: None) -> None:
-    """The sources' fingerprint in sha256sum's format: DVC's single dependency on them for the
+    """The sources' fingerprint in sha256sum's format: Snakemake's dependency on them for the
     stages that run them (registry.code_stage)."""
     from dlrepro.io import atomic_path
 
@@ -157,10 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_summarize)
 
-    p = sub.add_parser("check", help="validate every params file and resolve every section for the profile")
-    p.add_argument("--out", type=Path, required=True, help="JSON file written when the params are valid")
+    p = sub.add_parser("inputs", help="validate every params file, then write each stage's params values and "
+                                      "source hashes (DVC's stages depend on them)")
+    p.add_argument("--out", type=Path, required=True, help="folder written when the params are valid")
     _common(p)
-    p.set_defaults(func=cmd_check)
+    p.set_defaults(func=cmd_inputs)
 
     p = sub.add_parser("code", help="fingerprint source files (a sha256 per file) for the stages that run them")
     p.add_argument("files", nargs="+", type=Path, help="source files")

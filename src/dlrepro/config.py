@@ -177,15 +177,8 @@ class Params:
     def section(self, name: str, variant: str | None = None) -> dict:
         return resolve(self.raw, name, self.profile, variant, self.schema)
 
-    def check(self) -> dict:
-        """Resolve every section, and each of its variants, as the active profile's run will.
-
-        Returns what was checked and the values every stage shares (registry.EVERY_STAGE): the
-        same bytes while the params stay valid and those values stay the same. DVC's stages read
-        those values here, through this file, rather than each re-reading params.yaml.
-        """
+    def check(self) -> None:
+        """Resolve every section, and each of its variants, as the active profile's run will."""
         for section in registry.SECTIONS[1:]:
             for variant in variants_of(self.raw, section) or [None]:
                 self.section(section, variant)
-        shared = {k: self.profile if k == "profile" else self.section(k) for k in registry.EVERY_STAGE}
-        return {"schema": str(SCHEMA_RELPATH), "sections": list(registry.SECTIONS), **shared}

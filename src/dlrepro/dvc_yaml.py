@@ -29,14 +29,12 @@ def dvc_syntax(text: str) -> str:
 
 
 def dvc_params(stage: registry.Stage) -> list:
-    """The params keys DVC tracks for a stage. The keys every stage shares are tracked once, by the
-    params check, whose output (a dependency of every other stage) holds their values: DVC re-reads
-    a stage's params files for each stage, and params.yaml would be read once per stage."""
-    shared = set(registry.EVERY_STAGE) if registry.PARAMS_CHECK in stage.deps else set()
+    """The params DVC tracks for a stage: keys of params.yaml by name, other files' keys under the
+    file, a file without keys whole (the inputs stage's: `dvc exp show` shows every value)."""
     params: list = []
     for file, keys in stage.params.items():
-        keys = [dvc_syntax(k) for k in keys if not (file == registry.PARAMS and k in shared)]
-        params += keys if file == registry.PARAMS else [{file: keys}]
+        keys = [dvc_syntax(k) for k in keys]
+        params += keys if file == registry.PARAMS and keys else [{file: keys or None}]
     return params
 
 
@@ -49,7 +47,7 @@ def stage_entry(stage: registry.Stage) -> dict:
     # A summary reads every variant: DVC sees the folder that holds them, so that a variant
     # added to params (a new foreach item) is a dependency without a new dvc.yaml.
     collected = [f"results/{stage.collects}/variants"] if stage.collects else []
-    # The sources are one dependency, their fingerprint (registry.code_stage), not one per file.
+    # Params and sources are one dependency, the stage's inputs file (registry.inputs_stage).
     entry = {
         "cmd": dvc_syntax(stage.cmd),
         "deps": [dvc_syntax(d) for d in (*stage.deps, *collected)],
@@ -75,7 +73,7 @@ def plots() -> list:
 def document() -> str:
     # foreach reads variants from params: those files are DVC's template variables too.
     files = sorted({registry.params_file(e.section) for e in registry.EXPERIMENTS})
-    body = {"vars": files, "stages": {s.name: stage_entry(s) for s in registry.stages()}}
+    body = {"vars": files, "stages": {s.name: stage_entry(s) for s in registry.dvc_stages()}}
     curves = plots()
     if curves:
         body["plots"] = curves

@@ -132,9 +132,10 @@ class Stage:
     """One stage, or one per variant when `variants` names the section whose variants it runs.
 
     cmd, deps, outs, metrics and log may contain `{variant}` and `{profile}`; params maps a
-    params file to the keys of it that the stage tracks. `collects` names a section whose every
-    variant's outputs the stage reads: DVC sees them as the folder results/<section>/variants
-    (so a variant added to params needs no new dvc.yaml), Snakemake as the list of files.
+    params file to the keys of it that the stage tracks (none: the whole file, a dependency too).
+    `collects` names a section whose every variant's outputs the stage reads: DVC sees them as the
+    folder results/<section>/variants (so a variant added to params needs no new dvc.yaml),
+    Snakemake as the list of files.
     """
 
     name: str
@@ -157,9 +158,10 @@ class Stage:
         return (*self.outs, *self.metrics)
 
     @property
-    def is_fingerprint(self) -> bool:
-        """A code fingerprint (code_stage): its dependencies are the source files themselves."""
-        return not self.code
+    def runs_on_content(self) -> bool:
+        """A code fingerprint or the inputs stage: its dependencies are the project's own source and
+        params files, and their content, not a time stamp, decides whether it runs (common.smk)."""
+        return not self.code or self.name == INPUTS_STAGE
 
 
 def variant_folder(section: str, variant: str) -> str:
@@ -265,31 +267,62 @@ def report_stage() -> Stage:
 
 
 SCHEMA = "workflow/schemas/params.schema.yaml"
-PARAMS_CHECK = "results/params_check.json"
-CHECK_STAGE = "check_params"
+INPUTS_STAGE = "inputs"
+INPUTS_DIR = "results/inputs"
 
 
-def check_stage() -> Stage:
-    """Validates every params file first: a typo stops the run before any stage deletes an output.
+def inputs_file(stage: Stage, folder: str = INPUTS_DIR) -> str:
+    """Where the inputs stage writes what `stage` runs with (a template over the variant)."""
+    return f"{folder}/{stage.name}/{{variant}}.json" if stage.variants else f"{folder}/{stage.name}.json"
 
-    Every other stage depends on it in DVC. Its output's bytes do not change while the params stay
-    valid (and the profile and runtime stay the same), so it re-runs nothing downstream. It tracks
-    the keys of params.yaml that every stage shares, and its output holds their values: DVC reads
-    them once, not once per stage. Snakemake validates the params when it reads the workflow, so
-    its stages do not wait for this one (workflow/rules/common.smk says why).
+
+def tracked_values(stage: Stage, params: dict, variant: str | None = None) -> dict[str, dict]:
+    """The values of the params keys a stage tracks, per params file, keyed by dotted path.
+
+    params: every file's sections merged (config.load_params), with `profile` the active one.
     """
-    log = "logs/check_params.log"
+    def value(key: str):
+        node = params
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    return {file: {k.format(variant=variant): value(k.format(variant=variant)) for k in keys}
+            for file, keys in stage.params.items()}
+
+
+def stage_inputs(stage: Stage, params: dict, variant: str | None = None) -> dict:
+    """Everything a stage's result depends on besides its data: its params values and the hash of
+    every source file it runs. The inputs stage writes it for each stage; DVC's stages depend on it."""
+    return {"params": tracked_values(stage, params, variant), "code": {f: source_hash(f) for f in stage.code}}
+
+
+def inputs_stage(work: tuple[Stage, ...]) -> Stage:
+    """Validates every params file, then writes each stage's inputs (stage_inputs) to INPUTS_DIR.
+
+    It runs first in DVC: a typo stops `dvc repro` before any stage deletes an output, and the old
+    inputs stay (it writes them atomically). Each DVC stage depends on its own inputs file, not on
+    params keys and source files: DVC re-reads a stage's params files and re-checks its sources for
+    every stage at every `dvc status`, so this stage reads each of them once, and an edit still
+    re-runs exactly the stages whose inputs file changed (DVC re-checks a stage after the stages
+    above it ran). Snakemake runs it too (nothing of Snakemake's waits for it), so that DVC's record
+    is current after a Snakemake run.
+    """
+    log = "logs/inputs.log"
     files = sorted({params_file(s) for s in SECTIONS})
+    own = module_files("inputs", "dlrepro.config")
+    sources = sorted({f for s in work for f in s.code} | set(own))
     return Stage(
-        name=CHECK_STAGE,
-        cmd=_command(f"dlrepro check --out {PARAMS_CHECK}", _common(log)),
-        deps=(*files, SCHEMA),
-        outs=(PARAMS_CHECK,),
-        params={PARAMS: EVERY_STAGE},
+        name=INPUTS_STAGE,
+        cmd=_command(f"dlrepro inputs --out {INPUTS_DIR}", _common(log)),
+        # The registry is no stage's code (NOT_CODE) but says what each inputs file holds.
+        deps=(*files, SCHEMA, _relative(PACKAGE / "registry.py"), *sources),
+        outs=(INPUTS_DIR,),
+        params={file: () for file in files},  # every value, for `dvc exp show` (dvc_yaml.dvc_params)
         log=log,
-        code=module_files("check", "dlrepro.config"),
-        # A failed check must not cost the last good one: DVC deletes a stage's outputs before it runs.
+        code=own,
         persist=True,
+        cache=False,
     )
 
 
@@ -297,13 +330,12 @@ CODE_DIR = "results/code"
 
 
 def code_stage(label: str, files: tuple[str, ...]) -> Stage:
-    """The sources of one or more stages, fingerprinted: `<label>.sha256` lists each file's hash
-    (`sha256sum -c` checks it). The stages that share the sources depend on this one file.
+    """Snakemake's view of the sources of one or more stages: `<label>.sha256` lists each file's
+    hash (`sha256sum -c` checks it), and the stages that share the sources depend on this file.
 
-    Why: DVC checks every dependency of every stage at each `dvc status`; 136 stages x 20 source
-    files made 3,200 checks and a dvc.lock of 23,000 lines. Through one fingerprint per set of
-    sources (24 sets, 425 files) a source is checked once, and an edit still re-runs exactly the
-    stages whose sources include it (the fingerprint changes, so does everything that reads it).
+    Snakemake decides every job before it runs any, so an edit must show in each job's own inputs:
+    a fingerprint job re-runs when a file's hash changes (common.smk), and the stages that read its
+    output follow. DVC does not need these (inputs_stage).
     """
     log, out = f"logs/code_{label}.log", f"{CODE_DIR}/{label}.sha256"
     return Stage(name=f"code_{label}", cmd=_command("dlrepro code --out", out, "--log", log, *files),
@@ -317,18 +349,30 @@ def _code_label(names: list[str]) -> str:
 
 
 @functools.cache
+def work_stages() -> tuple[Stage, ...]:
+    """The stages that make results, in a readable order: data, each family's stages, the report."""
+    return (*map(dataset_stage, DATASETS), *(s for e in EXPERIMENTS for s in experiment_stages(e)), report_stage())
+
+
+@functools.cache
 def stages() -> tuple[Stage, ...]:
-    """Every stage, in a readable order: the code fingerprints, the params check, data, each
-    family's stages, the report. Each stage depends on its fingerprint; all but the check on it."""
-    after_check = [*map(dataset_stage, DATASETS), *(s for e in EXPERIMENTS for s in experiment_stages(e)),
-                   report_stage()]
-    work = [check_stage(), *(replace(s, deps=(PARAMS_CHECK, *s.deps)) for s in after_check)]
+    """Snakemake's stages: the code fingerprints, the inputs, then the work stages, each depending
+    on the fingerprint of its sources (its params are the job's params, common.smk)."""
+    work = work_stages()
     sharing: dict[tuple[str, ...], list[str]] = {}
     for s in work:
         sharing.setdefault(s.code, []).append(s.name)
     code = {files: code_stage(_code_label(names), files) for files, names in sharing.items()}
     assert len({c.name for c in code.values()}) == len(code), "two sets of sources with one label"
-    return (*code.values(), *(replace(s, deps=(*s.deps, *code[s.code].outs)) for s in work))
+    return (*code.values(), inputs_stage(work), *(replace(s, deps=(*s.deps, *code[s.code].outs)) for s in work))
+
+
+@functools.cache
+def dvc_stages() -> tuple[Stage, ...]:
+    """DVC's stages: the inputs, then the work stages, each depending on its inputs file in place
+    of its params keys and its sources (inputs_stage says why)."""
+    work = work_stages()
+    return (inputs_stage(work), *(replace(s, deps=(inputs_file(s), *s.deps), params={}) for s in work))
 
 
 # ---- code dependencies: the modules a command imports, transitively ---------------------------

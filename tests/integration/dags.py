@@ -3,12 +3,18 @@
 Run as `python tests/integration/dags.py snakemake|dvc ROOT [profile]`; prints JSON. Each tool is
 read through its own API in a separate process, so neither one's global state leaks into tests.
 A Snakemake job with wildcards is named like DVC's foreach stages: `rule@value`.
+
+The tools see a stage's sources and params differently (registry.inputs_stage): Snakemake through
+the job's params and the fingerprint of its sources, DVC through the stage's inputs file. Both
+dumps list what those stand for, the source files and the params keys, so the two compare.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 
@@ -29,13 +35,17 @@ def snakemake_stages(root: Path, profile: str | None = None) -> dict:
         workflow = workflow_api._workflow
         workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True)
         workflow._build_dag()
-        for job in workflow.dag.jobs:
-            if job.rule.name == "all":
+        jobs = [job for job in workflow.dag.jobs if job.rule.name != "all"]
+        fingerprints = {str(o): sorted(map(str, job.input)) for job in jobs for o in job.output
+                        if job.rule.name.startswith("code_")}
+        for job in jobs:
+            if job.rule.name.startswith("code_"):
                 continue
             name = "@".join([job.rule.name, *map(str, job.wildcards_dict.values())])
+            deps = [f for d in map(str, job.input) for f in fingerprints.get(d, [d])]
             stages[name] = {
                 "cmd": _normalise(job.shellcmd),
-                "deps": sorted(map(str, job.input)),
+                "deps": sorted(set(deps)),
                 "outs": sorted(map(str, job.output)),
                 "params": sorted(job.params["values"]),
             }
@@ -63,16 +73,24 @@ def dvc_stages(root: Path) -> dict:
         inside = {o for o in outs if o.startswith(f"{dep}/")}
         return inside if inside and dep not in outs else {dep}
 
-    # DVC's stages wait for the params check and track the keys every stage shares through its
-    # output; Snakemake checks the params when it reads the workflow and tracks those keys per job.
-    from dlrepro.registry import PARAMS_CHECK
+    # What each inputs file holds, as the inputs stage's own command writes it; a source counts
+    # only where the inputs stage depends on it (else DVC would not see it change).
+    from dlrepro.registry import INPUTS_DIR, INPUTS_STAGE
 
-    check = next(s for s in stages.values() if s["outs"] == [PARAMS_CHECK])
-    for s in stages.values():
-        if PARAMS_CHECK in s["deps"]:
-            s["deps"].remove(PARAMS_CHECK)
-            s["params"] = sorted({*s["params"], *check["params"]})
-        s["deps"] = sorted(set().union(*map(expanded, s["deps"])))
+    inputs = stages[INPUTS_STAGE]
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = inputs["cmd"].replace(f"--out {INPUTS_DIR}", f"--out {tmp}/{INPUTS_DIR}").replace("--log ", f"--log {tmp}/")
+        subprocess.run([sys.executable, "-m", *cmd.split()], cwd=root, check=True, capture_output=True)
+        for s in stages.values():
+            for dep in [d for d in s["deps"] if d.startswith(f"{INPUTS_DIR}/")]:
+                s["deps"].remove(dep)
+                written = Path(tmp) / dep
+                if written.exists():
+                    held = json.loads(written.read_text())
+                    s["deps"] += [f for f in held["code"] if f in inputs["deps"]]
+                    s["params"] += [k for keys in held["params"].values() for k in keys]
+            s["deps"] = sorted(set().union(*map(expanded, s["deps"])))
+            s["params"] = sorted(s["params"])
     return stages
 
 

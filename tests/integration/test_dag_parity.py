@@ -1,7 +1,9 @@
 """Snakemake and DVC describe the same pipeline: stage names, commands, deps, outs, params.
 
 Both come from dlrepro.registry (the rules through one loop, dvc.yaml through `make dag`); these
-tests prove that the generated dvc.yaml is current and that the two tools see one DAG.
+tests prove that the generated dvc.yaml is current and that the two tools see one DAG. A stage's
+sources and params keys are compared as each tool sees them: Snakemake's through the job's params
+and its code fingerprint, DVC's through the stage's inputs file (dags.py).
 """
 
 import json
@@ -47,8 +49,9 @@ def test_committed_dvc_yaml_is_what_the_registry_generates(root):
 def test_every_stage_has_one_producer_per_output(root):
     from dlrepro import registry
 
-    outs = [o for s in registry.stages() for o in s.all_outs()]
-    assert len(outs) == len(set(outs))
+    for stages in (registry.stages(), registry.dvc_stages()):
+        outs = [o for s in stages for o in s.all_outs()]
+        assert len(outs) == len(set(outs))
 
 
 def test_parity_holds_for_the_full_profile(project):
@@ -62,14 +65,16 @@ def test_parity_holds_for_the_full_profile(project):
 
 def test_parity_check_catches_a_drift(project):
     dvc_yaml = yaml.safe_load((project / "dvc.yaml").read_text())
-    dvc_yaml["stages"]["summarize_mnist_mlp"]["params"][-1]["params/mnist_mlp.yaml"].remove("mnist_mlp.analysis")
+    dvc_yaml["stages"]["summarize_mnist_mlp"]["deps"].remove("results/inputs/summarize_mnist_mlp.json")
     dvc_yaml["stages"]["data_mnist"]["cmd"] += " --verbose"
-    dvc_yaml["stages"]["code_mnist_mlp"]["deps"].remove("src/dlrepro/train/stats.py")
+    dvc_yaml["stages"]["inputs"]["deps"].remove("src/dlrepro/experiments/siamese.py")
     (project / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
     problems = differences(dump("snakemake", project), dump("dvc", project))
     assert any(p.startswith("summarize_mnist_mlp.params") for p in problems)
+    assert any(p.startswith("summarize_mnist_mlp.deps") for p in problems)
     assert any(p.startswith("data_mnist.cmd") for p in problems)
-    assert any(p.startswith("code_mnist_mlp.deps") for p in problems)
+    assert any(p.startswith("train_siamese@bilstm.deps") for p in problems)  # DVC would miss an edit
+    assert any(p.startswith("inputs.deps") for p in problems)
 
 
 @pytest.mark.parametrize("section", ["mnist_mlp", "svd_compress", "cifar_transfer", "siamese"])

@@ -23,6 +23,7 @@ def _check_overrides():
 
 try:
     PARAMS = Params(registry.PARAMS, config["profile"])
+    PARAMS.check()  # every section and variant resolves for the profile, before any job runs
 except ParamsError as exc:
     # The file and dotted key first, as dlrepro and DVC say them, not under a traceback.
     sys.exit(f"Invalid params: {exc}")
@@ -35,21 +36,17 @@ def variants(section):
     return list(PARAMS.raw[section]["variants"])
 
 
-def value(key):
-    node = PARAMS.raw
-    for part in key.split("."):
-        node = node[part]
-    return node
+VALUES = {**PARAMS.raw, "profile": PROFILE}  # as the stages see them: --config profile=... applied
 
 
 def tracked(stage):
     """The values of the params keys a stage tracks, keyed by dotted path (a function of the
     variant where the keys name it). Snakemake re-runs a job when they change, as DVC does."""
-    keys = [k for file_keys in stage.params.values() for k in file_keys]
-    if stage.variants:
-        return lambda wildcards: {k.format(variant=wildcards.variant): value(k.format(variant=wildcards.variant))
-                                  for k in keys}
-    return {k: value(k) for k in keys}
+
+    def flat(variant=None):
+        return {k: v for values in registry.tracked_values(stage, VALUES, variant).values() for k, v in values.items()}
+
+    return (lambda wildcards: flat(wildcards.variant)) if stage.variants else flat()
 
 
 def command(stage):
@@ -69,30 +66,26 @@ def outputs(stage):
 
 
 def inputs(stage):
-    """Data, upstream results, the code's fingerprint and, for the check and the fingerprints,
+    """Data, upstream results and the code's fingerprint; for a fingerprint and the inputs stage,
     the files they read."""
-    if stage.name == registry.CHECK_STAGE or stage.is_fingerprint:
-        # The check and the fingerprints run when their output is missing or their params change
-        # (the check: profile and runtime; a fingerprint: its files' hashes), never for a time
-        # stamp: Snakemake validates the params itself when it reads the workflow, and a source
-        # file touched but not changed re-runs nothing.
+    if stage.runs_on_content:
+        # They run when their output is missing or their files' hashes (their params) change, never
+        # for a time stamp: a file touched, or edited and then restored, re-runs nothing.
         return [ancient(path) for path in stage.deps]
     collected = []
     if stage.collects:
         for variant in variants(stage.collects):
             collected += [path.format(variant=variant) for s in STAGES if s.variants == stage.collects
                           for path in s.all_outs()]
-    # No stage waits for the check here, as the params were checked above. An ancient() input
-    # would not do: when the job that makes it has to run, Snakemake skips the stages below it
-    # that depend on nothing else, even when their own params changed.
-    return [*(d for d in stage.deps if d != registry.PARAMS_CHECK), *collected]
+    return [*stage.deps, *collected]
 
 
 def code_hashes(stage):
-    """A fingerprint's files and their hashes, its param: Snakemake re-runs it, and through its
-    output the stages that import the files, when a file's content changes, as DVC does (an edit
-    undone re-runs nothing). Other stages see their code only through their fingerprint."""
-    return {path: registry.source_hash(path) for path in stage.deps} if stage.is_fingerprint else {}
+    """A fingerprint's (or the inputs stage's) files and their hashes, its param: Snakemake re-runs
+    it, and through a fingerprint the stages that import the files, when a file's content changes,
+    as DVC does (an edit undone re-runs nothing). Other stages see their code only through their
+    fingerprint."""
+    return {path: registry.source_hash(path) for path in stage.deps} if stage.runs_on_content else {}
 
 
 def expanded_outputs(stage):

@@ -1,7 +1,8 @@
-# One rule per stage of dlrepro.registry, all made by this one loop: the params check, data, each
-# family's train@variant (and pretrain), summarize, and the report. Snakemake evaluates shell:
-# and the functions in params: when a job runs, after the loop, so nothing here reads the loop
-# variable late: every value is computed now or bound through a helper's argument.
+# One rule per stage of dlrepro.registry, all made by this one loop: the code fingerprints, the
+# inputs (DVC's record), data, each family's train@variant (and pretrain), summarize, and the
+# report. Snakemake evaluates shell: and the functions in params: when a job runs, after the loop,
+# so nothing here reads the loop variable late: every value is computed now or bound through a
+# helper's argument.
 for stage in STAGES:
 
     rule:
