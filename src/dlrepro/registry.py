@@ -153,15 +153,12 @@ class Stage:
     threads: str = "one"  # one core, "torch" (runtime.threads) or "report" (report.workers)
     persist: bool = False  # DVC keeps the outputs while the command runs (it writes them atomically)
     cache: bool = True  # DVC stores the outputs in its cache (not for what the sources re-derive)
+    # Its deps are the project's own source and params files, and their content, not a time stamp,
+    # decides whether it runs (Snakemake: common.smk): the code fingerprints and the inputs stage.
+    runs_on_content: bool = False
 
     def all_outs(self) -> tuple[str, ...]:
         return (*self.outs, *self.metrics)
-
-    @property
-    def runs_on_content(self) -> bool:
-        """A code fingerprint or the inputs stage: its dependencies are the project's own source and
-        params files, and their content, not a time stamp, decides whether it runs (common.smk)."""
-        return not self.code or self.name == INPUTS_STAGE
 
 
 def variant_folder(section: str, variant: str) -> str:
@@ -323,6 +320,7 @@ def inputs_stage(work: tuple[Stage, ...]) -> Stage:
         code=own,
         persist=True,
         cache=False,
+        runs_on_content=True,
     )
 
 
@@ -339,7 +337,7 @@ def code_stage(label: str, files: tuple[str, ...]) -> Stage:
     """
     log, out = f"logs/code_{label}.log", f"{CODE_DIR}/{label}.sha256"
     return Stage(name=f"code_{label}", cmd=_command("dlrepro code --out", out, "--log", log, *files),
-                 deps=files, outs=(out,), params={}, log=log, code=(), cache=False)
+                 deps=files, outs=(out,), params={}, log=log, code=(), cache=False, runs_on_content=True)
 
 
 def _code_label(names: list[str]) -> str:
