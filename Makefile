@@ -42,4 +42,4 @@ benchmarks: setup
 	cd benchmarks && PATH="$(abspath $(BIN)):$$PATH" python mlp_throughput.py && python engine_vs_dataloader.py && python noop.py
 
 clean:
-	rm -rf data results logs reports/html .snakemake
+	rm -rf data results logs reports/html reports/notebooks .snakemake

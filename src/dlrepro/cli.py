@@ -124,8 +124,16 @@ def cmd_report(args: argparse.Namespace, params: Params) -> None:
     from dlrepro.report import render
 
     index = render.render_report(params.section("report"), params.profile, args.results, args.reference,
-                                 args.templates, args.out)
+                                 args.templates, args.out, args.notebooks)
     log.info("report written: %s", index)
+
+
+def cmd_readme(args: argparse.Namespace, params: Params) -> None:
+    from dlrepro.report import results_tables
+
+    block = results_tables.readme_block(args.results, args.reference, params.profile)
+    results_tables.write_readme(args.readme, block)
+    log.info("results tables of profile %s written to %s", params.profile, args.readme)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,8 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", type=Path, required=True, help="CSV of the original results (REFERENCE.md)")
     p.add_argument("--templates", type=Path, required=True, help="folder of papermill notebook templates")
     p.add_argument("--out", type=Path, required=True, help="folder for the HTML report")
+    p.add_argument("--notebooks", type=Path, required=True, help="folder for the executed notebooks")
     _common(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("readme", help="write the comparison with the originals, as the index shows it, into the "
+                                      "README (after a real-data run: --profile real)")
+    p.add_argument("--results", type=Path, default=Path("results"), help="results folder of all experiments")
+    p.add_argument("--reference", type=Path, default=Path("reports/reference.csv"),
+                   help="CSV of the original results (REFERENCE.md)")
+    p.add_argument("--readme", type=Path, default=Path("README.md"), help="the file whose results block is rewritten")
+    _common(p)
+    p.set_defaults(func=cmd_readme)
     return parser
 
 

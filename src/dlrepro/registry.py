@@ -17,7 +17,7 @@ import functools
 import hashlib
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent  # src/dlrepro
@@ -117,6 +117,7 @@ DATASET = {d.name: d for d in DATASETS}
 EXPERIMENT = {e.section: e for e in EXPERIMENTS}
 SECTIONS = (*SHARED_SECTIONS, *DATASET, *EXPERIMENT)  # every params section, all required
 REPORT_SOURCES = ("reports/reference.csv",)  # what the report reads besides summaries and templates
+REPORT_FILES = ("report/style.css",)  # package files the report reads besides modules
 
 
 def experiment(name: str) -> Experiment:
@@ -156,6 +157,10 @@ class Stage:
     # Its deps are the project's own source and params files, and their content, not a time stamp,
     # decides whether it runs (Snakemake: common.smk): the code fingerprints and the inputs stage.
     runs_on_content: bool = False
+    # Outputs Snakemake's own report (`snakemake --report`) shows, each as "metrics" (a file),
+    # "figures" (a folder's PNGs) or "html" (a folder shown from its index.html), under category.
+    shown: dict[str, str] = field(default_factory=dict)
+    category: str = ""
 
     def all_outs(self) -> tuple[str, ...]:
         return (*self.outs, *self.metrics)
@@ -218,6 +223,8 @@ def _training(e: Experiment, kind: str, folder: str, keys: tuple[str, ...], log:
         code=module_files(kind, e.module),
         variants=variants,
         threads="torch",
+        shown={out["metrics"]: "metrics"},
+        category=e.section,
     )
 
 
@@ -243,6 +250,8 @@ def experiment_stages(e: Experiment) -> list[Stage]:
         log=log,
         code=module_files("summarize", e.module),
         threads="torch",
+        shown={summary: "figures"},
+        category=e.section,
     ))
     return stages
 
@@ -253,13 +262,16 @@ def report_stage() -> Stage:
     return Stage(
         name="report",
         cmd=_command("dlrepro report --results results --reference reports/reference.csv --templates reports/templates",
-                     "--out reports/html", _common(log)),
+                     "--out reports/html --notebooks reports/notebooks", _common(log)),
         deps=(*(f"results/{e.section}/summary" for e in EXPERIMENTS), *REPORT_SOURCES, *templates),
-        outs=("reports/html",),
+        outs=("reports/html", "reports/notebooks"),
         params={PARAMS: (*EVERY_STAGE, "report")},
         log=log,
-        code=tuple(sorted(set(module_files("report", "dlrepro.report.render")) | notebook_code(templates))),
+        code=tuple(sorted(set(module_files("report", "dlrepro.report.render")) | notebook_code(templates)
+                          | {f"src/dlrepro/{f}" for f in REPORT_FILES})),
         threads="report",
+        shown={"reports/html": "html"},
+        category="report",
     )
 
 

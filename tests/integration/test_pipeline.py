@@ -14,12 +14,14 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from dlrepro.train.provenance import read_result
+from tests import browser
 from tests.conftest import copy_project, edit_params, git, restore_files
 
 pytestmark = pytest.mark.slow
@@ -171,10 +173,36 @@ def test_report_links_and_images_resolve(project):
         assert all(src.startswith("data:image/png;base64,") for src in parser.images), page
     index = (html_dir / "index.html").read_text()
     assert 'href="mnist_mlp.html"' in index and "0.9843" in index
-    assert "not comparable (embedded stand-in data" in index
+    assert "<span>not comparable</span>" in index and "embedded stand-in data" in index
     page = (html_dir / "mnist_mlp.html").read_text()
     assert page.count("data:image/png;base64,") >= 5  # two curves, probes, PCA, t-SNE
     assert "hidden 5" in page
+
+
+def test_the_report_opens_in_a_browser_as_a_reviewer_sees_it(project, tmp_path):
+    """Every page in headless Chromium: nothing fails to load (no CDN), no console error, every
+    figure and player decodes; the screenshots are kept for a person to look at."""
+    browser.require_chromium()
+    html_dir = project / "reports" / "html"
+    shots = browser.screenshot_dir(tmp_path)
+    problems = browser.look_at(html_dir, shots)
+    assert len(problems) == len(list((project / "reports" / "templates").glob("*.ipynb")))
+    assert {page: found for page, found in problems.items() if found} == {}
+    assert all((shots / f"{Path(page).stem}.png").stat().st_size > 10_000 for page in problems)
+    assert not list(html_dir.glob("*.ipynb")) and (project / "reports" / "notebooks" / "index.ipynb").is_file()
+    print(f"screenshots of {len(problems)} pages: {shots}")
+
+
+def test_snakemakes_own_report_shows_results_by_family(project, tmp_path):
+    run(project, "snakemake", "--report", str(tmp_path / "report.zip"))
+    with zipfile.ZipFile(tmp_path / "report.zip") as archive:
+        names = [Path(n).name for n in archive.namelist()]
+        description = archive.read("report/report.html").decode()
+    # every variant's metrics, the summaries' figures, and the HTML report from its index page
+    variants = len(list(project.glob("results/*/variants/*/metrics.json")))
+    assert variants > 40 and names.count("metrics.json") == variants
+    assert {"accuracy_vs_rank.png", "roc.png", "index.html", "svd_compress.html", "style.css"} <= set(names)
+    assert "svd_compress" in description and "mnist_mlp" in description
 
 
 def test_second_run_does_nothing_in_either_tool(project):
@@ -389,7 +417,7 @@ def test_svd_compress_stores_evaluates_and_reports(project):
     page = (project / "reports/html/svd_compress.html").read_text()
     assert page.count("data:image/png;base64,") >= 3  # rank, Pareto, spectra
     assert "compressed by 97% without decreasing accuracy" in page
-    assert "0.7314" in page and "not comparable (embedded stand-in data" in page
+    assert "0.7314" in page and "not comparable" in page and "embedded stand-in data" in page
 
 
 def test_speech_pages_embed_audio_spectrograms_and_reference_rows(project):

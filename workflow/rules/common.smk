@@ -61,8 +61,23 @@ def command(stage):
 
 
 def outputs(stage):
-    """Folders (no suffix) as directory() outputs, files as they are."""
-    return [path if Path(path).suffix else directory(path) for path in stage.all_outs()]
+    """Folders (no suffix) as directory() outputs, files as they are; those the stage shows
+    (registry: Stage.shown) flagged for Snakemake's own report, under the stage's family."""
+    return [shown(stage, path, path if Path(path).suffix else directory(path)) for path in stage.all_outs()]
+
+
+def shown(stage, path, output):
+    kind = stage.shown.get(path)
+    if kind is None:
+        return output
+    if kind == "metrics":
+        # the variant's folder names it (a pretext stage's folder sits beside the variants')
+        return report(output, category=stage.category, subcategory="metrics",
+                      labels={"variant": "{variant}" if stage.variants else Path(path).parent.name})
+    if kind == "figures":
+        return report(output, category=stage.category, subcategory="figures", patterns=["{name}.png"],
+                      labels={"figure": "{name}"})
+    return report(output, category=stage.category, htmlindex="index.html", labels={"page": "index"})
 
 
 def inputs(stage):
