@@ -431,7 +431,11 @@ def test_speech_pages_embed_audio_spectrograms_and_reference_rows(project):
     denoise = (html_dir / "denoise.html").read_text()
     # players for clean, noisy, every denoiser and the two test files, each an embedded WAV
     assert len(re.findall(r'<audio [^>]*src="data:audio/wav;base64,', denoise)) == 2 + 6 + 2
-    assert "Every denoiser beats the noisy input" in denoise
+    assert "beats the noisy input" in denoise
+    # the audio pages: a table of players, one row per clip with its label first
+    for page, clips in (("lstm_ibm", 2 * (2 + 2)), ("siamese", 4), ("continuation", 2 + 2)):
+        html = (html_dir / f"{page}.html").read_text()
+        assert len(re.findall(r'<tr><td[^>]*>[^<]+</td><td><audio [^>]*src="data:audio/wav;base64,', html)) == clips, page
 
 
 # The speech family's stages, from the same run (their shortened params: shorten_speech).

@@ -38,6 +38,15 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
         table.to_csv(tmp / "results.csv", index=False, float_format="%.6f")
         image_figures.bars(table, tmp / "accuracy.png", "cifar-augment: test accuracy over seeds",
                            group="augmentation", by="model")
+        # Ten curves in one panel were a bundle: one panel per augmentation, the models' runs without
+        # augmentation dashed behind for comparison.
+        panels: dict[str, dict[str, str]] = {}
+        for v, model, aug in zip(table["variant"], table["model"], table["augmentation"]):
+            panels.setdefault(aug, {})[model] = v
+        none = panels.get("none", {})
+        image_figures.curves_panels(results_dir, panels, tmp / "curves.png",
+                                    "cifar-augment: validation accuracy per epoch (mean over seeds, band: min to max)",
+                                    reference=none, reference_label="same model, no augmentation")
         # What each augmentation does to the same eight training images (seeded, as in training).
         settings = next((p["augment"] for p in params if p.get("augment", {}).get("ops")), None)
         if settings is not None:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from dlrepro.data import audio
 from dlrepro.data.speech_denoise import TEST, TRAIN, VAL, Pair
 from dlrepro.io import write_json
 from dlrepro.models.speech import Continuation
@@ -89,6 +90,35 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                      started=started, device=device, extra={**baselines, "n_parameters": n_params})
 
 
+def griffin_lim(magnitude: np.ndarray, length: int) -> np.ndarray:
+    """A waveform for frames x 513 magnitudes without a phase (Griffin-Lim, fixed seed: same bytes every run)."""
+    import librosa
+
+    return librosa.griffinlim(np.asarray(magnitude, np.float32).T, n_iter=64, hop_length=audio.HOP,
+                              n_fft=audio.N_FFT, window="hann", center=True, length=length,
+                              random_state=0).astype(np.float32)
+
+
+def listening_clips(data_dir: str | Path, results_dir: Path, metrics: dict[str, dict]) -> list[tuple[str, str, np.ndarray]]:
+    """The first held-out test clip: the original audio, its own magnitudes turned back into audio the
+    way the predictions are (Griffin-Lim: what losing the phase alone costs), and the true first half
+    followed by each variant's predicted second half (its first seed's saved prediction)."""
+    pair = Pair(data_dir)
+    k = next(iter(metrics.values()))["params"]["clip"]["half_frames"]
+    # Test clip 0 is the test part's first 2K frames; the centred STFT puts frame f at sample f * HOP.
+    length = (2 * k - 1) * audio.HOP
+    wave = pair.wave("clean", TEST)[:length]
+    true = pair.frames("clean_mag", TEST)[:2 * k]
+    clips = [("original audio of the clip (both halves)", "clip_original", wave),
+             ("true magnitudes of both halves, phase by Griffin-Lim (the reference for the rows below)",
+              "clip_true_griffin_lim", griffin_lim(true, length))]
+    for v, mt in metrics.items():
+        predicted = np.load(results_dir / v / "runs" / f"seed{mt['per_seed'][0]['seed']}" / "test_prediction_clip0.npy")
+        clips.append((f"true first half, {v}'s predicted second half (phase by Griffin-Lim)", f"clip_{v}",
+                      griffin_lim(np.concatenate([true[:k], predicted]), length)))
+    return clips
+
+
 def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
               out_dir: str | Path, upstream: str | Path | None = None) -> pd.DataFrame:
     from dlrepro.report import speech_figures as figs
@@ -108,4 +138,5 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
         figs.snr_bars(table, any_m["last_frame_snr_db"], None, tmp / "snr.png",
                       "second half predicted from the first: spectral SNR (dashed: repeat the last frame)",
                       label="spectral SNR (dB)")
+        figs.write_clips(tmp, listening_clips(data_dir, results_dir, metrics), Pair(data_dir).rate)
     return table

@@ -96,6 +96,10 @@ def score(model: torch.nn.Module, data: Utterances, part: int, x: torch.Tensor, 
             "snr_db_by_input": {k: float(np.mean(v)) for k, v in sorted(by_input.items(), key=lambda kv: float(kv[0]))}}
 
 
+def data_rate(data_dir: str | Path) -> int:
+    return int(read_json(Path(data_dir) / "meta.json")["sample_rate"])
+
+
 def noisy_floor(data: Utterances, part: int) -> dict:
     snr = [audio.snr_db(*data.waves(i)) for i in data.ids(part)]
     sdr = [audio.si_sdr_db(*data.waves(i)) for i in data.ids(part)]
@@ -145,6 +149,36 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                      extra={**noisy_floor(data, 2), "padded_length": data.length})
 
 
+@torch.no_grad()
+def listening_clips(data_dir: str | Path, results_dir: Path, metrics: dict[str, dict]) -> list[tuple[str, str, np.ndarray]]:
+    """Noisy input, each variant's output (its first seed's saved model) and clean target of two
+    held-out test utterances: the first one mixed at the lowest input SNR and the first at the highest."""
+    params = next(iter(metrics.values()))["params"]
+    data = Utterances(data_dir, params["train"]["chunk_frames"])
+    test, inputs = data.ids(2), data.a["snr_db"][data.ids(2)]
+    picks = list(dict.fromkeys([int(np.flatnonzero(inputs == inputs.min())[0]), int(np.flatnonzero(inputs == inputs.max())[0])]))
+    x = data.tensors(2, "cpu")[0][picks]
+    outputs = {}
+    for v, mt in metrics.items():
+        p = mt["params"]
+        model = Denoiser(p["model"], data.mean, data.std)
+        model.load_state_dict(torch.load(results_dir / v / "runs" / f"seed{mt['per_seed'][0]['seed']}" / "model.pt",
+                                         map_location="cpu", weights_only=True))
+        model.eval()
+        outputs[v] = (ChunkWise(model, p["train"]["chunk_frames"]) if p["scheme"] == "chunks" else model)(x).numpy()
+    clips = []
+    for n, row in enumerate(picks):
+        clean, noisy = data.waves(test[row])
+        spec = audio.stft(noisy)
+        head = f"test utterance {n + 1} (mixed at {inputs[row]:g} dB)"
+        clips.append((f"{head}: noisy input ({audio.snr_db(clean, noisy):.1f} dB SNR)", f"utt{n + 1}_noisy", noisy))
+        for v, masks in outputs.items():
+            est = audio.istft(spec * masks[n, :len(spec)], len(noisy))
+            clips.append((f"{head}: {v}, denoised ({audio.snr_db(clean, est):.1f} dB)", f"utt{n + 1}_{v}", est))
+        clips.append((f"{head}: clean target", f"utt{n + 1}_clean", clean))
+    return clips
+
+
 def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
               out_dir: str | Path, upstream: str | Path | None = None) -> pd.DataFrame:
     from dlrepro.report import speech_figures as figs
@@ -168,4 +202,5 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
         write_json(tmp / "summary.json", {"noisy_snr_db": floor})
         figs.snr_bars(table, floor, None, tmp / "snr.png", "mean SNR of held-out utterances (95% interval over seeds)")
         figs.curves(histories, "val_score", tmp / "curves.png", "validation SNR per epoch (first seed)", "SNR (dB)")
+        figs.write_clips(tmp, listening_clips(data_dir, results_dir, metrics), data_rate(data_dir))
     return table

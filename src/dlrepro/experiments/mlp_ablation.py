@@ -151,6 +151,8 @@ def sweep_effects(results: dict, differs: dict, baseline: str) -> list[dict]:
 
 
 def _fmt(value) -> str:
+    if isinstance(value, bool):  # a switch reads "batchnorm on", not "batchnorm True"
+        return "on" if value else "off"
     if isinstance(value, tuple):
         return "/".join(f"{x:g}" for x in value)
     return f"{value:g}" if isinstance(value, float) else str(value)

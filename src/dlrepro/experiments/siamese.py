@@ -71,12 +71,9 @@ def one_shot(emb: np.ndarray, speakers: np.ndarray, draws: int, rng: np.random.G
     return float(np.mean(accs))
 
 
-def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
-          provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
-    started, device = start_stage(runtime)
-    a = load_arrays(data_dir, ARRAYS)
-    meta = read_json(Path(data_dir) / "meta.json")
-    m, t = values["model"], values["train"]
+def inputs(a: dict, device) -> tuple[np.ndarray, np.ndarray, torch.Tensor, torch.Tensor]:
+    """The encoder's input statistics (from the training utterances) and every utterance's padded
+    magnitudes and length, as the model sees them."""
     fo = a["frame_offsets"]
     train_utts = np.flatnonzero(a["utt_set"] == 0)
     train_frames = np.concatenate([a["clean_mag"][fo[i]:fo[i + 1]] for i in train_utts])
@@ -84,7 +81,16 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     mean, std = log_stats(train_frames / scale)
     lengths = np.diff(fo)
     mags, _ = padded(a["clean_mag"] / scale, fo, np.arange(len(lengths)), int(lengths.max()))
-    mags_t, lengths_t = torch.from_numpy(mags).to(device), torch.from_numpy(lengths).to(device)
+    return mean, std, torch.from_numpy(mags).to(device), torch.from_numpy(lengths).to(device)
+
+
+def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
+          provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
+    started, device = start_stage(runtime)
+    a = load_arrays(data_dir, ARRAYS)
+    meta = read_json(Path(data_dir) / "meta.json")
+    m, t = values["model"], values["train"]
+    mean, std, mags_t, lengths_t = inputs(a, device)
 
     def pairs(set_id: int) -> Split:
         p = torch.from_numpy(a["pairs"][a["pair_set"] == set_id]).to(device)
@@ -142,6 +148,38 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                      extra={"one_shot_chance": 1 / n_test_speakers})
 
 
+@torch.no_grad()
+def listening_clips(data_dir: str | Path, results_dir: Path, metrics: dict[str, dict]) -> list[tuple[str, str, np.ndarray]]:
+    """The first same-speaker and the first different-speaker test pair (speakers never trained on),
+    each utterance a clip, the second row of a pair with every variant's score: the cosine of its
+    first seed's saved model against that seed's threshold."""
+    a = load_arrays(data_dir, ARRAYS + ["clean_wave", "offsets"])
+    meta = read_json(Path(data_dir) / "meta.json")
+    mean, std, mags, lengths = inputs(a, "cpu")
+    test = a["pairs"][a["pair_set"] == 2]
+    picks = [test[np.flatnonzero(test[:, 2] == label)[0]] for label in (1, 0)]
+    scores = {}
+    for v, mt in metrics.items():
+        m, first = mt["params"]["model"], mt["per_seed"][0]
+        model = Siamese(SiameseEncoder(m["kind"], m["hidden"], m["layers"], m["embedding"], mean, std), mags, lengths)
+        model.load_state_dict(torch.load(results_dir / v / "runs" / f"seed{first['seed']}" / "model.pt",
+                                         map_location="cpu", weights_only=True))
+        model.eval()
+        cos = model.cosine(torch.from_numpy(np.stack([p[:2] for p in picks]))).numpy()
+        scores[v] = [(float(c), first["threshold"]) for c in cos]
+    o, speakers = a["offsets"], meta["speakers"]
+    clips = []
+    for k, (pair, kind) in enumerate(zip(picks, ("same speaker", "different speakers"))):
+        for n, u in enumerate(pair[:2]):
+            label = f"pair {k + 1}, {kind}: utterance {n + 1} ({speakers[int(a['speaker'][u])]})"
+            if n == 1:
+                label += "; " + "; ".join(f"{v}: cosine {c:.2f} vs threshold {t:.2f}, says "
+                                          f"{'same' if c > t else 'different'}" for v, (c, t) in
+                                          ((v, s[k]) for v, s in scores.items()))
+            clips.append((label, f"pair{k + 1}_utt{n + 1}", a["clean_wave"][o[u]:o[u + 1]]))
+    return clips
+
+
 def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
               out_dir: str | Path, upstream: str | Path | None = None) -> pd.DataFrame:
     from dlrepro.report import speech_figures as figs
@@ -166,4 +204,5 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
         table.to_csv(tmp / "results.csv", index=False, float_format="%.4f")
         write_json(tmp / "summary.json", {k: data[k] for k in ("train_speakers", "val_speakers", "test_speakers")})
         figs.roc(curves, tmp / "roc.png", "verification ROC on unseen speakers")
+        figs.write_clips(tmp, listening_clips(data_dir, results_dir, metrics), int(read_json(Path(data_dir) / "meta.json")["sample_rate"]))
     return table

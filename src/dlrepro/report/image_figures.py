@@ -65,20 +65,53 @@ def heatmap(pivot: pd.DataFrame, path: str | Path, title: str) -> None:
     save(fig, path)
 
 
+def _seed_curves(results_dir: str | Path, variant: str) -> tuple[np.ndarray, np.ndarray]:
+    """Epochs and validation accuracy [seed, epoch] of a variant, cut to its shortest run."""
+    runs = sorted((Path(results_dir) / variant / "runs").glob("seed*/history.csv"))
+    frames = [pd.read_csv(r) for r in runs]
+    n = min(len(f) for f in frames)
+    return frames[0]["epoch"].to_numpy()[:n], np.stack([f["val_accuracy"].to_numpy()[:n] for f in frames])
+
+
 def curves(results_dir: str | Path, variants: list[str], path: str | Path, title: str) -> None:
     """Validation accuracy per epoch for each variant (mean over seeds; band: min to max)."""
     fig, ax = plt.subplots(figsize=(7, 3.8))
     for i, variant in enumerate(variants):
-        runs = sorted((Path(results_dir) / variant / "runs").glob("seed*/history.csv"))
-        frames = [pd.read_csv(r) for r in runs]
-        n = min(len(f) for f in frames)
-        acc = np.stack([f["val_accuracy"].to_numpy()[:n] for f in frames])
-        epochs = frames[0]["epoch"].to_numpy()[:n]
+        epochs, acc = _seed_curves(results_dir, variant)
         ax.plot(epochs, acc.mean(0), color=f"C{i % 10}", ls="-" if i < 10 else "--", label=variant)
         ax.fill_between(epochs, acc.min(0), acc.max(0), color=f"C{i % 10}", alpha=0.15)
     ax.set(xlabel="epoch", ylabel="validation accuracy", title=title)
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
+    save(fig, path)
+
+
+def curves_panels(results_dir: str | Path, panels: dict[str, dict[str, str]], path: str | Path, title: str,
+                  reference: dict[str, str] | None = None, reference_label: str = "reference") -> None:
+    """Validation accuracy per epoch as small multiples: panels {panel title: {line label: variant}},
+    each line the mean over seeds with a min-max band. reference {line label: variant}: drawn thin and
+    dashed in every panel (in the line's colour) for comparison, e.g. the run without the change."""
+    labels = list(dict.fromkeys(label for lines in panels.values() for label in lines))
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.9 * len(panels) + 1, 3.4), sharey=True, squeeze=False,
+                             layout="constrained")
+    for ax, (name, lines) in zip(axes[0], panels.items()):
+        for label, variant in lines.items():
+            color = f"C{labels.index(label) % 10}"
+            if reference and label in reference and reference[label] != variant:
+                epochs, acc = _seed_curves(results_dir, reference[label])
+                ax.plot(epochs, acc.mean(0), color=color, lw=0.9, ls="--", alpha=0.7)
+            epochs, acc = _seed_curves(results_dir, variant)
+            ax.plot(epochs, acc.mean(0), color=color, lw=1.8, label=label)
+            ax.fill_between(epochs, acc.min(0), acc.max(0), color=color, alpha=0.15)
+        ax.set(title=name, xlabel="epoch")
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("validation accuracy")
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    if reference:
+        handles.append(plt.Line2D([], [], color="grey", lw=0.9, ls="--"))
+        names.append(reference_label)
+    fig.legend(handles, names, loc="outside lower center", ncol=len(names), fontsize=8, frameon=False)
+    fig.suptitle(title)
     save(fig, path)
 
 
