@@ -90,10 +90,10 @@ def audio_table(clips: list[tuple[str, str | Path | bytes]], header: tuple[str, 
     WAV embedded as a base64 data URI (the page works offline, with no file beside it)."""
     import html
 
-    rows = "".join(f'<tr><td style="text-align:left">{html.escape(label)}</td><td><audio controls preload="none" '
+    rows = "".join(f'<tr><td>{html.escape(label)}</td><td><audio controls preload="none" '
                    f'src="{wav_data_uri(wav if isinstance(wav, bytes) else Path(wav).read_bytes())}"></audio></td></tr>'
                    for label, wav in clips)
-    return (f'<table class="audio-clips"><thead><tr><th style="text-align:left">{html.escape(header[0])}</th>'
+    return (f'<table class="audio-clips"><thead><tr><th>{html.escape(header[0])}</th>'
             f"<th>{html.escape(header[1])}</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
