@@ -154,25 +154,52 @@ def _verdict_text(row) -> str:
     return f"{row['verdict']} (original: {row['original measured']})" if row["original measured"] else row["verdict"]
 
 
+def _verdict_cell(row) -> str:
+    caveat = (f'<div class="caveat">original: {html.escape(row["original measured"])}</div>'
+              if row["original measured"] else "")
+    return (f'<td class="verdict {row["verdict"].replace(" ", "-")}" title="{html.escape(row["why"])}">'
+            f'<span>{html.escape(row["verdict"])}</span>{caveat}</td>')
+
+
+def _numbers(row) -> str:
+    return (f'<td>{html.escape(row["metric"])}</td><td class="number">{row["original"]}</td>'
+            f'<td class="number interval">{html.escape(row["ours"])}</td><td class="number">{row["seeds"]}</td>')
+
+
+NUMBER_HEADS = "<th>metric</th><th>original</th><th>ours: mean [95% interval]</th><th>seeds</th><th>verdict</th>"
+
+
 def family_table_html(table: pd.DataFrame) -> str:
     """One family's rows for the index: short settings (full text on hover and on the page), the
     interval on one line, the verdict with what differs, each id linking to the family's page."""
     lines = ['<table class="comparison">',
              '<colgroup><col class="id"><col class="variant"><col class="setting"><col class="metric">'
              '<col class="original"><col class="ours"><col class="seeds"><col class="verdict"></colgroup>',
-             "<thead><tr><th>id</th><th>variant</th><th>original setting</th><th>metric</th><th>original</th>"
-             "<th>ours: mean [95% interval]</th><th>seeds</th><th>verdict</th></tr></thead><tbody>"]
+             f"<thead><tr><th>id</th><th>variant</th><th>original setting</th>{NUMBER_HEADS}</tr></thead><tbody>"]
     for _, row in table.iterrows():
-        caveat = (f'<div class="caveat">original: {html.escape(row["original measured"])}</div>'
-                  if row["original measured"] else "")
         lines.append(
             f'<tr><td class="id"><a href="{row["experiment"]}.html">{html.escape(row["id"])}</a></td>'
             f'<td><code>{html.escape(row["variant"])}</code></td>'
             f'<td title="{html.escape(row["original setting"])}">{html.escape(short(row["original setting"]))}</td>'
-            f'<td>{html.escape(row["metric"])}</td><td class="number">{row["original"]}</td>'
-            f'<td class="number interval">{html.escape(row["ours"])}</td><td class="number">{row["seeds"]}</td>'
-            f'<td class="verdict {row["verdict"].replace(" ", "-")}" title="{html.escape(row["why"])}">'
-            f'<span>{html.escape(row["verdict"])}</span>{caveat}</td></tr>')
+            f"{_numbers(row)}{_verdict_cell(row)}</tr>")
+    lines.append("</tbody></table>")
+    return "\n".join(lines)
+
+
+def page_comparison(reference: str | Path, summary_dir: str | Path) -> str:
+    """A family page's comparison: each row's numbers and verdict, and under them in full the
+    original's setting, ours, the data and why the verdict is what it is."""
+    summary_dir = Path(summary_dir)
+    table = compare(reference, summary_dir.parent.parent, summary_dir.parent.name)
+    lines = ['<table class="page-comparison">',
+             f"<thead><tr><th>id</th><th>variant</th>{NUMBER_HEADS}</tr></thead><tbody>"]
+    for _, row in table.iterrows():
+        measured = f' (measured: {html.escape(row["original measured"])})' if row["original measured"] else ""
+        lines.append(f'<tr><td class="id">{html.escape(row["id"])}</td><td><code>{html.escape(row["variant"])}</code></td>'
+                     f"{_numbers(row)}{_verdict_cell(row)}</tr>")
+        lines.append(f'<tr class="details"><td colspan="7"><b>original</b>: {html.escape(row["original setting"])}{measured}. '
+                     f'<b>ours</b>: {html.escape(row["our setting"])}. <b>data</b>: {html.escape(row["data"])}. '
+                     f'<b>verdict</b>: {html.escape(row["why"])}.</td></tr>')
     lines.append("</tbody></table>")
     return "\n".join(lines)
 
