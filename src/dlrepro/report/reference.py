@@ -194,10 +194,10 @@ def page_comparison(reference: str | Path, summary_dir: str | Path) -> str:
     lines = ['<table class="page-comparison">',
              f"<thead><tr><th>id</th><th>variant</th>{NUMBER_HEADS}</tr></thead><tbody>"]
     for _, row in table.iterrows():
-        measured = f' (measured: {html.escape(row["original measured"])})' if row["original measured"] else ""
+        differs = f' Differs from ours: {html.escape(row["original measured"])}.' if row["original measured"] else ""
         lines.append(f'<tr><td class="id">{html.escape(row["id"])}</td><td><code>{html.escape(row["variant"])}</code></td>'
                      f"{_numbers(row)}{_verdict_cell(row)}</tr>")
-        lines.append(f'<tr class="details"><td colspan="7"><b>original</b>: {html.escape(row["original setting"])}{measured}. '
+        lines.append(f'<tr class="details"><td colspan="7"><b>original</b>: {html.escape(row["original setting"])}.{differs} '
                      f'<b>ours</b>: {html.escape(row["our setting"])}. <b>data</b>: {html.escape(row["data"])}. '
                      f'<b>verdict</b>: {html.escape(row["why"])}.</td></tr>')
     lines.append("</tbody></table>")
