@@ -1,6 +1,7 @@
 """Fashion-MNIST and CIFAR-10 sources: restricted unpickling, local copies, checksums, generators."""
 
 import gzip
+import json
 import io
 import os
 import pickle
@@ -117,15 +118,24 @@ def test_download_verifies_the_archive_before_unpacking(tmp_path, monkeypatch):
         cifar10.from_download()
 
 
-def test_fashion_mnist_checksums_are_of_the_gzip_files(tmp_path, monkeypatch):
+def test_fashion_mnist_checksums_are_of_the_decompressed_payload(tmp_path, monkeypatch):
     folder = tmp_path / "mirror" / "fashion-mnist"
     folder.mkdir(parents=True)
     for name, _, _ in fashion_mnist.FILES.values():
         (folder / name).write_bytes(gzip.compress(b"\x00\x00\x08\x01" + b"\x00" * 8))
     monkeypatch.setenv(MIRROR_ENV, str(tmp_path / "mirror"))
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz: checksum mismatch: sha256 of the file"):
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz: checksum mismatch: sha256 of the payload"):
         fashion_mnist.prepare({"source": "download", "local_path": None, "embedded": {}}, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.realdata
+def test_fashion_mnist_from_the_mirror_whose_gzip_wrappers_differ_from_upstream(mirror, monkeypatch, tmp_path):
+    # The mirror holds Debian's gzip files: other gzip bytes, the upstream payload.
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
+    fashion_mnist.prepare({"source": "download", "local_path": None, "embedded": {}}, tmp_path / "out")
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert meta["shapes"]["train_x"] == [60000, 28, 28] and meta["shapes"]["test_y"] == [10000]
 
 
 @pytest.mark.parametrize("module, shape", [(fashion_mnist, (28, 28)), (cifar10, (3, 32, 32))])

@@ -1,9 +1,9 @@
 """Fashion-MNIST from upstream (or the mirror), from a local copy, or embedded (generated).
 
-Upstream publishes md5 checksums of its gzip files only (README of zalandoresearch/fashion-mnist);
-the sha256 pinned here are of the same gzip files, as TensorFlow Datasets and others record them
-(they agree with the official md5). No checksum of the decompressed payload is published, so
-these are checked on the files as downloaded: a re-compressed mirror copy fails verification.
+Upstream publishes md5 checksums of its gzip files only (README of zalandoresearch/fashion-mnist).
+The sha256 pinned here are of the decompressed IDX payloads of those files, as for MNIST: a gzip
+wrapper may differ between copies (Debian's package drops the file-name field, so its gzip bytes
+and md5 differ from upstream's) while the payload is the same, and the payload is what is used.
 
 The embedded stand-in draws clothing silhouettes procedurally: the ten Fashion-MNIST classes,
 28x28 grey on black, centred like the real images, with random size, aspect, tilt, shade,
@@ -23,18 +23,19 @@ from dlrepro.data import procedural as P
 
 URLS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
         "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/")
-# array name -> (upstream file, sha256 of the gzip file, shape); official md5 of the gzip files in comments
+# array name -> (upstream file, sha256 of the decompressed payload, shape); official md5 of the gzip
+# files in comments
 FILES = {
     "train_x": ("train-images-idx3-ubyte.gz",  # md5 8d4fb7e6c68d591d4c3dfef9ec88bf0d
-                "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", (60000, 28, 28)),
+                "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", (60000, 28, 28)),
     "train_y": ("train-labels-idx1-ubyte.gz",  # md5 25c81989df183df01b3e8a0aad5dffbe
-                "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", (60000,)),
+                "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", (60000,)),
     "test_x": ("t10k-images-idx3-ubyte.gz",  # md5 bef4ecab320f06d8554ea6380940ec79
-               "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", (10000, 28, 28)),
+               "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", (10000, 28, 28)),
     "test_y": ("t10k-labels-idx1-ubyte.gz",  # md5 bb300cfdad3c16e7a12a480ee83cd310
-               "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", (10000,)),
+               "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", (10000,)),
 }
-SHA256_OF = "file"
+SHA256_OF = "payload"
 CLASSES = ("T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
            "ankle boot")
 SIZE = 28
