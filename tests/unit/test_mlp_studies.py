@@ -175,6 +175,19 @@ def test_ablation_summary_ranks_factors_from_the_numbers():
     assert "matters most is **optimizer**" in text and "width 256" in text
 
 
+
+def test_grid_effects_count_each_cell_once_whatever_its_seeds():
+    """The real profile runs 3 seeds of the quoted cells and 1 of the rest: a level's mean is over
+    cells, so a cell with 3 seeds does not weigh three times."""
+    def cell(act, opt, accs):
+        return {"factors": {"activation": act, "init": "he_normal", "optimizer": opt}, "test": np.array(accs)}
+
+    results = {"relu_sgd": cell("relu", "sgd", [0.2, 0.2, 0.2]), "sigmoid_sgd": cell("sigmoid", "sgd", [0.4]),
+               "relu_adam": cell("relu", "adam", [0.9]), "sigmoid_adam": cell("sigmoid", "adam", [0.9, 0.9, 0.9])}
+    effects = {e["factor"]: e for e in mlp_ablation.grid_effects(results, list(results))}
+    assert abs(effects["optimizer"]["level_means"]["sgd"] - 0.3) < 1e-12  # by runs it would be 0.25
+
+
 def test_configure_turns_on_deterministic_algorithms():
     torch.use_deterministic_algorithms(False)
     configure(1)

@@ -103,9 +103,10 @@ def classify(results: dict, baseline: str) -> dict:
 
 
 def grid_effects(results: dict, grid: list[str]) -> list[dict]:
-    """Main effect of each grid factor: mean test accuracy per level over all cells and seeds, its
-    range, and the share of the variance over all grid runs that the factor explains (eta²)."""
-    rows = [(results[v]["factors"], acc) for v in grid for acc in results[v]["test"]]
+    """Main effect of each grid factor: mean test accuracy per level over the cells, its range, and
+    the share of the variance between cells that the factor explains (eta²). Each cell counts once,
+    by its mean over seeds, so that cells run with more seeds do not weigh more."""
+    rows = [(results[v]["factors"], float(np.mean(results[v]["test"]))) for v in grid]
     all_acc = np.array([acc for _, acc in rows])
     total_ss = float(((all_acc - all_acc.mean()) ** 2).sum())
     effects = []
@@ -162,7 +163,7 @@ def findings(effects: list[dict], sweeps: list[dict], results: dict, baseline: s
     """The report's sentences, written from the numbers."""
     base = results[baseline]["test"]
     lines = [f"Baseline `{baseline}`: test accuracy {base.mean():.4f} over {len(base)} seeds.", "",
-             "**Grid (main effects, averaged over the other two factors and the seeds):**"]
+             "**Grid (main effects: each cell its mean over seeds, averaged over the other two factors):**"]
     for e in effects:
         means = ", ".join(f"{lv} {m:.3f}" for lv, m in sorted(e["level_means"].items(), key=lambda kv: -kv[1]))
         lines.append(f"- {e['factor']}: {e['range'] * 100:.1f} points between {e['best']} and {e['worst']} "

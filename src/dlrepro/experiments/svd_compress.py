@@ -121,7 +121,8 @@ def describe(method: dict, values: dict) -> str:
         parts.append(f"{sparsity:.0%} of each hidden weight matrix{' (each factor)' if rank else ''} pruned by magnitude")
     what = " + ".join(parts) or "the baseline itself"
     f, lp = values["finetune"], values["loop"]
-    schedule = (f"{f['optimizer']} {f['lr']:g}, {f['lr_schedule']} schedule, {f['epochs']} epochs, batch "
+    length = f"{f['epochs']} epochs" if f["steps"] is None else f"{f['steps']} steps (at most {f['epochs']} epochs)"
+    schedule = (f"{f['optimizer']} {f['lr']:g}, {f['lr_schedule']} schedule, {length}, batch "
                 f"{f['batch_size']}, best validation epoch")
     how = {"oneshot": "one-shot (no training)",
            "finetune": f"fine-tuned from the baseline, all parameters ({schedule})",
@@ -160,7 +161,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
         history = []
         if method["training"] != "oneshot":
             result = fit(model, train_split, val_split, epochs=f["epochs"], batch_size=f["batch_size"],
-                         optimizer=f["optimizer"], lr=f["lr"], lr_schedule=f["lr_schedule"],
+                         optimizer=f["optimizer"], lr=f["lr"], lr_schedule=f["lr_schedule"], max_steps=f["steps"],
                          generator=generator, desc=f"{label} seed {seed}")
             model.load_state_dict(result.best_state)
             history = result.history
