@@ -130,8 +130,8 @@ def reference_run(tmp_path, source="download"):
     results = tmp_path / "results"
     for family, variants in {"exp": {"good": 0.99, "close": 0.9}, "other": {"only": 0.5}}.items():
         for variant, accuracy in variants.items():
-            stage(results / family / variant, accuracy, source)
-        with summary_folder(results / family / "summary", results / family, list(variants)):
+            stage(results / family / "variants" / variant, accuracy, source)
+        with summary_folder(results / family / "summary", results / family / "variants", list(variants)):
             pass
     (tmp_path / "ref.csv").write_text(
         "id,experiment,variant,metric,higher_is_better,original,original_setting,original_measured\n"
@@ -174,6 +174,8 @@ def test_the_readme_block_is_the_index_comparison_and_replaces_only_itself(tmp_p
     # every row's numbers and verdict are the index's own
     for row in compare(ref, results).itertuples():
         assert f"| `{row.variant}` | {row.metric} | {row.original} | {row.ours} | {row.seeds} | {row.verdict}" in text
+    # where the time went: each family's stages (1.5 s each) and its share of them all
+    assert "| exp | 2 | 0.1 | 67% |" in text and "| other | 1 | 0.0 | 33% |" in text
     write_readme(readme, readme_block(results, ref, "real"))
     assert readme.read_text() == text  # idempotent
     readme.write_text("no markers")

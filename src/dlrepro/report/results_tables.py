@@ -38,8 +38,32 @@ def verdict_sentence(table: pd.DataFrame) -> str:
     return f"{len(table)} rows: {judged}" + (f"; {others}" if others else "") + "."
 
 
+def stage_times(results: str | Path) -> pd.DataFrame:
+    """Each family's training stages (a variant, or a pretext) and their summed wall time, from the
+    provenance each stage wrote, with the family's share of all of it."""
+    rows = []
+    for family in sorted(p.name for p in Path(results).iterdir() if (p / "variants").is_dir()):
+        walls = [read_json(path)["wall_s"] for path in sorted((Path(results) / family / "variants").glob("*/provenance.json"))]
+        rows.append({"family": family, "stages": len(walls), "seconds": sum(walls)})
+    table = pd.DataFrame(rows, columns=["family", "stages", "seconds"])
+    table["share"] = table["seconds"] / table["seconds"].sum()
+    return table.sort_values("seconds", ascending=False, ignore_index=True)
+
+
+def stage_time_table(results: str | Path) -> str:
+    times = stage_times(results)
+    shown = pd.DataFrame({"family": times["family"], "training stages": times["stages"],
+                          "minutes": times["seconds"].map(lambda s: f"{s / 60:.1f}"),
+                          "share": times["share"].map(lambda s: f"{s:.0%}")})
+    total = times["seconds"].sum() / 60
+    return (f"Training stages' wall time per family (from each stage's provenance; {total:.0f} minutes in all, "
+            "stages side by side where the profile runs them so; data, summaries and the report not included):"
+            "\n\n" + markdown_table(shown))
+
+
 def readme_block(results: str | Path, reference: str | Path, profile: str) -> str:
-    """The README's results section: provenance, counts per family, one table per family."""
+    """The README's results section: provenance, counts per family, one table per family, and
+    where the time went."""
     table = compare(reference, results)
     families = list(dict.fromkeys(table["experiment"]))
     commits = run_commits(results, families)
@@ -50,7 +74,7 @@ def readme_block(results: str | Path, reference: str | Path, profile: str) -> st
              "Tolerances: " + "; ".join(f"{r.metric} {r.tolerance}" for r in tolerance_table().itertuples()) + ".", ""]
     for family in families:
         lines += [f"#### {family}", "", family_table_markdown(table[table["experiment"] == family]), ""]
-    lines.append(RESULTS_END)
+    lines += ["#### Where the time went", "", stage_time_table(results), "", RESULTS_END]
     return "\n".join(lines)
 
 
