@@ -188,6 +188,21 @@ def test_grid_effects_count_each_cell_once_whatever_its_seeds():
     assert abs(effects["optimizer"]["level_means"]["sgd"] - 0.3) < 1e-12  # by runs it would be 0.25
 
 
+def test_a_one_seed_sweep_is_undecided_not_within_noise():
+    """The real profile runs the sweeps with one seed: no interval, so no claim about noise."""
+    def run(accs, lr=0.001):
+        return {"factors": {"activation": "relu", "init": "he_normal", "optimizer": "adam", "learning rate": lr,
+                            "width": 64, "depth": 3, "dropout": (0.0, 0.0), "batchnorm": False}, "test": np.array(accs)}
+
+    results = {"relu_he_normal_adam": run([0.95, 0.96, 0.97]), "lr_high": run([0.90], lr=0.01)}
+    differs = mlp_ablation.classify(results, "relu_he_normal_adam")
+    sweeps = mlp_ablation.sweep_effects(results, differs, "relu_he_normal_adam")
+    text = mlp_ablation.findings([{"factor": f, "level_means": {"a": 0.5}, "best": "a", "worst": "a", "range": 0.0,
+                                   "eta2": 0.0} for f in mlp_ablation.GRID_FACTORS], sweeps, results,
+                                 "relu_he_normal_adam")
+    assert "-6.0 points, undecided (1 seed: no interval)." in text and "within seed noise" not in text
+
+
 def test_configure_turns_on_deterministic_algorithms():
     torch.use_deterministic_algorithms(False)
     configure(1)

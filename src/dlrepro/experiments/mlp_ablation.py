@@ -167,7 +167,7 @@ def findings(effects: list[dict], sweeps: list[dict], results: dict, baseline: s
     for e in effects:
         means = ", ".join(f"{lv} {m:.3f}" for lv, m in sorted(e["level_means"].items(), key=lambda kv: -kv[1]))
         lines.append(f"- {e['factor']}: {e['range'] * 100:.1f} points between {e['best']} and {e['worst']} "
-                     f"({means}); it explains {e['eta2'] * 100:.0f}% of the variance across grid runs.")
+                     f"({means}); it explains {e['eta2'] * 100:.0f}% of the variance between grid cells.")
     ranked = [e["factor"] for e in effects]
     lines += ["", f"The grid factor that matters most is **{ranked[0]}**, then {ranked[1]}, then {ranked[2]}."]
     cells = {v: r["test"].mean() for v, r in results.items()}
@@ -175,7 +175,11 @@ def findings(effects: list[dict], sweeps: list[dict], results: dict, baseline: s
         lines += ["", "**Sweeps around the baseline (change in test accuracy, Welch 95% interval):**"]
         for s in sorted(sweeps, key=lambda s: -abs(s["delta"])):
             interval = f" [{s['low'] * 100:+.1f}, {s['high'] * 100:+.1f}]" if s["low"] is not None else ""
-            verdict = "an effect beyond seed noise" if s["significant"] else "within seed noise"
+            if s["low"] is None:  # one seed on a side: there is no spread to judge the change against
+                n = min(len(results[s["variant"]]["test"]), len(base))
+                verdict = f"undecided ({n} seed{'s' if n > 1 else ''}: no interval)"
+            else:
+                verdict = "an effect beyond seed noise" if s["significant"] else "within seed noise"
             lines.append(f"- {s['value']} (`{s['variant']}`): {s['delta'] * 100:+.1f} points{interval}, {verdict}.")
     best = max(cells, key=cells.get)
     lines += ["", f"Best variant overall: `{best}` ({cells[best]:.4f})."]
