@@ -22,7 +22,8 @@ pipeline: setup
 	@echo "Report: reports/html/index.html"
 
 # Every family on real data (the mirror's copies, or upstream without one; CIFAR-10 is the mirror's
-# subset), every verdict: 72 minutes on 2 cores (README: Results). Then `dlrepro readme --profile real` writes the README's tables.
+# subset), every verdict: 72 minutes on 2 cores (README: Results). Then
+# `dlrepro readme --profile real` writes the README's tables from the results.
 real: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(if $(wildcard $(MIRROR)),DLREPRO_MIRROR="$${DLREPRO_MIRROR:-$(MIRROR)}") \
 		snakemake --cores all --config profile=real
