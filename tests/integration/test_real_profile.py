@@ -1,6 +1,6 @@
 """The real profile, shortened, through real Snakemake on the mirror's datasets.
 
-`snakemake --cores all --config profile=real` runs every family on real data in about 80 minutes
+`snakemake --cores all --config profile=real` runs every family on real data within 90 minutes
 on 2 cores (README); CI runs the same profile, the same rules and the same download path on three
 families with one or two seeds and fewer steps, so that it takes minutes. Two families run whole,
 up to their summaries, so that the comparison with the originals gives real verdicts; the MLP grid
@@ -25,6 +25,7 @@ def shorten_real(p: dict) -> None:
     """The real profile with fewer seeds and steps; the datasets and everything else as it is."""
     real = {section: p[section]["profiles"]["real"] for section in
             ("mnist_mlp", "svd_compress", "mlp_ablation", "fmnist_mlp_grid")}
+    p["runtime"]["profiles"]["real"]["threads"] = 1  # two stages side by side: xdist's other worker shares the cores
     real["mnist_mlp"]["train"] = {"epochs": 1, "seeds": [0]}
     real["svd_compress"]["finetune"] = {"epochs": 1, "steps": 40}
     real["mlp_ablation"]["train"] = {"epochs": 1, "seeds": [0]}
