@@ -123,8 +123,10 @@ def cmd_code(args: argparse.Namespace, params: None) -> None:
 def cmd_report(args: argparse.Namespace, params: Params) -> None:
     from dlrepro.report import render
 
+    # The report's own source files, as both tools track them, are part of every cached page's key.
+    code = "".join(f"{registry.source_hash(registry.ROOT / f)}  {f}\n" for f in registry.report_stage().code)
     index = render.render_report(params.section("report"), params.profile, args.results, args.reference,
-                                 args.templates, args.out, args.notebooks)
+                                 args.templates, args.out, args.notebooks, cache=args.cache, code=code)
     log.info("report written: %s", index)
 
 
@@ -193,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--templates", type=Path, required=True, help="folder of papermill notebook templates")
     p.add_argument("--out", type=Path, required=True, help="folder for the HTML report")
     p.add_argument("--notebooks", type=Path, required=True, help="folder for the executed notebooks")
+    p.add_argument("--cache", type=Path, help="page cache: a page whose inputs are unchanged is reused from it")
     _common(p)
     p.set_defaults(func=cmd_report)
 

@@ -262,7 +262,7 @@ def report_stage() -> Stage:
     return Stage(
         name="report",
         cmd=_command("dlrepro report --results results --reference reports/reference.csv --templates reports/templates",
-                     "--out reports/html --notebooks reports/notebooks", _common(log)),
+                     "--out reports/html --notebooks reports/notebooks --cache reports/.page-cache", _common(log)),
         deps=(*(f"results/{e.section}/summary" for e in EXPERIMENTS), *REPORT_SOURCES, *templates),
         outs=("reports/html", "reports/notebooks"),
         params={PARAMS: (*EVERY_STAGE, "report")},

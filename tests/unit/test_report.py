@@ -59,6 +59,35 @@ def test_a_failing_page_is_named_and_nothing_is_written(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["templates"]
 
 
+def test_a_page_whose_inputs_are_unchanged_is_reused_from_the_cache(tmp_path):
+    templates, results, executed = tmp_path / "templates", tmp_path / "results", tmp_path / "executed.txt"
+    templates.mkdir()
+    notebook(templates / "index.ipynb", "print(pages)")
+    for name in ("alpha", "beta"):
+        notebook(templates / f"{name}.ipynb", f"open({str(executed)!r}, 'a').write({name!r} + ' ')",
+                 "print('value', open(summary_dir + '/value.txt').read())")
+        (results / name / "summary").mkdir(parents=True)
+        (results / name / "summary" / "value.txt").write_text("1")
+
+    def rendered(code: str = "v1") -> list[str]:
+        executed.write_text("")
+        render.render_report(VALUES, "embedded", results, tmp_path / "ref.csv", templates, tmp_path / "html",
+                             tmp_path / "notebooks", cache=tmp_path / "cache", code=code)
+        return sorted(executed.read_text().split())
+
+    assert rendered() == ["alpha", "beta"]
+    page = (tmp_path / "html" / "alpha.html").read_bytes()
+    assert rendered() == []  # nothing changed: both pages from the cache, the same bytes
+    assert (tmp_path / "html" / "alpha.html").read_bytes() == page
+    assert sorted(p.name for p in (tmp_path / "notebooks").iterdir()) == ["alpha.ipynb", "beta.ipynb", "index.ipynb"]
+    (results / "alpha" / "summary" / "value.txt").write_text("2")
+    assert rendered() == ["alpha"]  # one summary changed: its page only
+    assert "value 2" in (tmp_path / "html" / "alpha.html").read_text()
+    assert rendered(code="v2") == ["alpha", "beta"]  # the report's code changed: every page
+    assert len(list((tmp_path / "cache").iterdir())) == 4  # one render per page: html and notebook
+    assert rendered() == ["alpha", "beta"]  # back to v1: its renders were dropped
+
+
 def stage(folder, accuracy, source="download"):
     """A variant's folder as the shared seed loop writes it: numbers in metrics.json, the rest in provenance.json."""
     folder.mkdir(parents=True)
