@@ -43,6 +43,11 @@ def test_pages_render_in_parallel_then_the_index(tmp_path):
     assert "alpha" in index.read_text() and "gamma" in index.read_text()
     # a page is handed its own summary folder, nothing else of the results
     assert str(tmp_path / "results" / "alpha" / "summary") in (tmp_path / "html" / "alpha.html").read_text()
+    # the same inputs render the same bytes (no random cell id, no date)
+    pages = {p.name: p.read_bytes() for p in (tmp_path / "html").iterdir()}
+    render.render_report(VALUES, "embedded", tmp_path / "results", tmp_path / "ref.csv", templates,
+                         tmp_path / "html", tmp_path / "notebooks")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "html").iterdir()} == pages
 
 
 def test_a_failing_page_is_named_and_nothing_is_written(tmp_path):

@@ -29,11 +29,11 @@ import re
 import shutil
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import nbformat
 import papermill
-from importlib.metadata import PackageNotFoundError, version
 from nbconvert import HTMLExporter
 
 from dlrepro.io import atomic_path
@@ -158,6 +158,11 @@ def _execute(template: Path, html_dir: Path, notebook_dir: Path, parameters: dic
                                kernel_name=values["kernel"], execution_timeout=values["cell_timeout_s"],
                                progress_bar=False, cwd=str(Path.cwd()))
     notebook = nbformat.read(executed, as_version=4)
+    for number, cell in enumerate(notebook.cells):
+        # The HTML shows cell ids, and papermill and nbformat give random ones (to the cell papermill
+        # injects, and to every cell of a template saved without ids): number them, so that the
+        # same inputs render the same bytes.
+        cell.id = f"cell-{number}"
     (html_dir / f"{template.stem}.html").write_text(to_html(notebook, profile))
 
 
@@ -166,10 +171,10 @@ def render_report(values: dict, profile: str, results: str | Path, reference: st
                   code: str = "") -> Path:
     """reports/html (the pages and style.css) and, beside it, the executed notebooks.
 
-    cache: the page cache's folder (None: render every page); code: a digest of the report's
-    source files, part of each page's key.
+    cache: the page cache's folder (None: render every page); code: the report's source files
+    and their hashes, part of each page's key.
     """
-    templates = Path(templates)
+    templates, cache = Path(templates), None if cache is None else Path(cache)
     index = templates / f"{INDEX}.ipynb"
     if not index.is_file():
         raise FileNotFoundError(f"{index}: the report's index template is missing")
@@ -179,14 +184,14 @@ def render_report(values: dict, profile: str, results: str | Path, reference: st
                            "profile": profile} for p in pages}
     settings = {"kernel": values["kernel"], "cell_timeout_s": values["cell_timeout_s"], "code": code}
     keys = {p.stem: page_key(p, parameters[p.stem], settings) for p in pages} if cache is not None else {}
-    reused = [p for p in pages if keys and all(f.is_file() for f in _cached(Path(cache), p.stem, keys[p.stem]))]
+    reused = [p for p in pages if keys and all(f.is_file() for f in _cached(cache, p.stem, keys[p.stem]))]
     fresh = [p for p in pages if p not in reused]
     workers = min(values["workers"] or len(os.sched_getaffinity(0)), max(len(fresh), 1))
     with atomic_path(out, directory=True) as html_dir, atomic_path(notebooks, directory=True) as notebook_dir:
         shutil.copyfile(STYLESHEET, html_dir / STYLESHEET.name)
         for page in reused:
             log.info("%s: inputs unchanged since its last render, reused", page.name)
-            html_file, notebook_file = _cached(Path(cache), page.stem, keys[page.stem])
+            html_file, notebook_file = _cached(cache, page.stem, keys[page.stem])
             shutil.copyfile(html_file, html_dir / f"{page.stem}.html")
             shutil.copyfile(notebook_file, notebook_dir / f"{page.stem}.ipynb")
         with ProcessPoolExecutor(workers) as pool:
@@ -201,8 +206,8 @@ def render_report(values: dict, profile: str, results: str | Path, reference: st
         _execute(index, html_dir, notebook_dir, {"results_dir": str(results), "reference_csv": str(reference),
                                                  "profile": profile, "pages": titles}, values, profile)
         if cache is not None:
-            Path(cache).mkdir(parents=True, exist_ok=True)
+            cache.mkdir(parents=True, exist_ok=True)
             for page in fresh:
-                _store(Path(cache), page.stem, keys[page.stem], html_dir, notebook_dir)
-            _evict(Path(cache), keys)
+                _store(cache, page.stem, keys[page.stem], html_dir, notebook_dir)
+            _evict(cache, keys)
     return Path(out) / f"{INDEX}.html"
