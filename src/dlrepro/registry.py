@@ -111,6 +111,8 @@ EXPERIMENTS = (
     Experiment("lstm_ibm", "speech_features", ("scheme", "model", "train"), SNR),
     Experiment("siamese", "speech_features", ("model", "eval", "train"), ("test_pair_accuracy", "test_eer")),
     Experiment("continuation", "speech_denoise", ("clip", "model", "train"), SNR),
+    # generative models on MNIST, read by the judge CNN
+    Experiment("mnist_judge", "mnist", ("data", "model", "train"), ACCURACY),
 )
 
 DATASET = {d.name: d for d in DATASETS}

@@ -1,5 +1,10 @@
 """Measures of generated, completed and imputed digits, on the device as tensors.
 
+- Judge: the mnist-judge CNN (its first seed) read back from its folder, the upstream stage of
+  every generative family: its predictions and its penultimate features.
+- GeneratedMeasures / measure: the judge's accuracy against the label a digit should have, the
+  Fréchet distance to real test digits in the judge's features, and per-class diversity;
+  real_reference: the real test digits' features split in two halves, whose distance is the floor.
 - frechet_distance: the Fréchet distance between Gaussians fitted to two feature sets, as FID
   computes it, here in the judge CNN's penultimate features ("Fréchet LeNet distance").
 - class_diversity: per class, the mean pairwise distance between features (mode collapse: 0).
@@ -9,7 +14,88 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import torch
+
+from dlrepro.io import read_json
+from dlrepro.models import cnn
+
+N_CLASSES = 10
+
+
+class Judge:
+    """The judge of generated digits: the first seed of a trained mnist-judge variant (upstream).
+
+    Images are N x 1 x 28 x 28 in [0, 1], as the MNIST splits (train.splits) hold them.
+    """
+
+    def __init__(self, folder: str | Path | None, label: str, device: torch.device):
+        if folder is None:
+            raise ValueError(f"{label}: needs --upstream (a trained mnist-judge variant's folder)")
+        folder = Path(folder)
+        provenance = read_json(folder / "provenance.json")
+        first = provenance["per_seed"][0]
+        self.params = provenance["params"]  # how it was trained: data (its splits), model, train
+        self.seed, self.test_accuracy = first["seed"], first["test_accuracy"]
+        self.model = cnn.build(self.params["model"], 1, 28, N_CLASSES).to(device).eval()
+        checkpoint = folder / "runs" / f"seed{self.seed}" / "model.pt"
+        self.model.load_state_dict(torch.load(checkpoint, map_location=device, weights_only=True))
+
+    @torch.no_grad()
+    def features(self, images: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+        """The penultimate layer (the trunk's output) of each image."""
+        return torch.cat([self.model.trunk(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.head(self.features(images)).argmax(1)
+
+    def accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        """The share of images the judge reads as the label they should have."""
+        return (self.predict(images) == labels).double().mean().item()
+
+
+@dataclass
+class RealReference:
+    """Real test digits in the judge's features, split at random into two halves of equal size:
+    generated digits are compared with `reference`; `floor` is the other half's distance to it,
+    what a perfect generator would score with as many samples. `diversity`: the reference's own
+    per-class diversity, what a generator's should come close to."""
+
+    reference: torch.Tensor
+    floor: float
+    diversity: float
+    n: int
+
+
+def real_reference(judge: Judge, test_images: torch.Tensor, test_labels: torch.Tensor, seed: int = 0) -> RealReference:
+    feats = judge.features(test_images)
+    order = torch.randperm(len(feats), generator=torch.Generator().manual_seed(seed)).to(feats.device)
+    half = len(feats) // 2
+    reference, other = order[:half], order[half:2 * half]
+    return RealReference(feats[reference], frechet_distance(feats[other], feats[reference]),
+                         class_diversity(feats[reference], test_labels[reference]).nanmean().item(), half)
+
+
+def measure(judge: Judge, images: torch.Tensor, labels: torch.Tensor, real: RealReference) -> dict:
+    """Generated (or completed) digits against the labels they should have and the real reference.
+
+    The Fréchet distance uses as many generated digits as the reference half has (the first
+    real.n), so that it is comparable with real.floor; pass at least that many.
+    """
+    if len(images) < real.n:
+        raise ValueError(f"measure: {len(images)} images, the Fréchet distance needs {real.n} (half the test set)")
+    feats = judge.features(images)
+    with torch.no_grad():
+        predicted = judge.model.head(feats).argmax(1)
+    diversity = class_diversity(feats, labels)
+    return {"judge_accuracy": (predicted == labels).double().mean().item(),
+            "frechet": frechet_distance(feats[:real.n], real.reference),
+            "frechet_floor": real.floor,
+            "diversity": diversity.nanmean().item(),
+            "real_diversity": real.diversity}
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
