@@ -113,6 +113,8 @@ EXPERIMENTS = (
     Experiment("continuation", "speech_denoise", ("clip", "model", "train"), SNR),
     # generative models on MNIST, read by the judge CNN
     Experiment("mnist_judge", "mnist", ("data", "model", "train"), ACCURACY),
+    Experiment("vae_sevens", "mnist", ("data", "digits", "model", "train", "traverse"),
+               ("test_neg_elbo", "rotation_angle_change_deg"), upstream="mnist_judge/default"),
 )
 
 DATASET = {d.name: d for d in DATASETS}

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from dlrepro.train.generative import class_diversity, frechet_distance, ink, lean_degrees
+from dlrepro.train.generative import class_diversity, frechet_distance, ink, lean_degrees, traverse
 
 
 def features(n: int = 2000, d: int = 16, seed: int = 0) -> torch.Tensor:
@@ -69,3 +69,31 @@ def test_lean_recovers_the_angle_of_rotated_bars():
 def test_ink_grows_with_stroke_width():
     thin, thick = bar(0, width=2), bar(0, width=5)
     assert ink(thick[None]) > 2 * ink(thin[None])
+
+
+def bars(angle_degrees: torch.Tensor, width: torch.Tensor, size: int = 28, length: float = 9.0) -> torch.Tensor:
+    """Soft bars through the image centre, one per angle (from the vertical, top to the right) and width."""
+    phi = torch.deg2rad(angle_degrees)[:, None, None]
+    rows, cols = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+                                indexing="ij")
+    dx, dy = cols - (size - 1) / 2, rows - (size - 1) / 2
+    along = dx * torch.sin(phi) - dy * torch.cos(phi)           # along the bar's upward direction
+    across = dx * torch.cos(phi) + dy * torch.sin(phi)
+    inside = torch.sigmoid(4 * (width[:, None, None] - across.abs())) * torch.sigmoid(4 * (length - along.abs()))
+    return inside[:, None]
+
+
+def test_the_rotation_finder_recovers_a_known_rotation_and_thickness():
+    """A decoder whose dimension 2 turns the digit by 20° per unit and dimension 0 thickens it; 1 and 3 do nothing."""
+    def decode(z: torch.Tensor) -> torch.Tensor:
+        return bars(20.0 * z[:, 2], 1.5 + 0.3 * z[:, 0])
+
+    codes = 0.1 * torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
+    found = traverse(decode, codes, span=2.0, steps=9)
+    dim, change, runner_up = found.rotation_dimension()
+    assert dim == 2
+    assert change == pytest.approx(80.0, abs=4.0)           # from -40° to +40°
+    assert runner_up < 5
+    assert int(found.ink_change.argmax()) == 0
+    assert found.grid.shape == (4, 9, 1, 28, 28)
+    assert torch.allclose(found.lean[2].float(), 20.0 * found.values, atol=3.0)

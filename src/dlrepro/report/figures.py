@@ -221,3 +221,19 @@ def order_study(table: pd.DataFrame, streams: dict[str, np.ndarray], n: int, pat
                 title="label of each example as the pipeline emits it (first seed)")
     fig.suptitle(title)
     save(fig, path)
+
+
+def traversal_effects(curves: dict[str, dict[str, np.ndarray]], path: str | Path, title: str) -> None:
+    """A latent traversal's effect on the decoded digits: mean lean (degrees) and ink per traversed
+    value, one line per latent dimension, one row of panels per run (curves: run -> values, lean
+    and ink as [dims, steps] arrays)."""
+    fig, axes = plt.subplots(len(curves), 2, figsize=(9, 2.8 * len(curves) + 0.6), squeeze=False, layout="constrained")
+    for row, (run, c) in enumerate(curves.items()):
+        for ax, key, label in ((axes[row, 0], "lean", "lean (degrees)"), (axes[row, 1], "ink", "ink (share of pixels)")):
+            for d, line in enumerate(c[key]):
+                ax.plot(c["values"], line, marker=".", color=f"C{d}", label=f"dimension {d}")
+            ax.set(xlabel="traversed value (prior standard deviations)", ylabel=label, title=f"{run}: {key}")
+            ax.grid(alpha=0.3)
+        axes[row, 1].legend(fontsize=7)
+    fig.suptitle(title)
+    save(fig, path)

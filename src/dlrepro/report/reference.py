@@ -43,6 +43,8 @@ TOLERANCES = {
     "test_eer": Tolerance(0.01, "1 point of equal error rate"),
     "test_snr_db": Tolerance(0.5, "0.5 dB"),
     "smallest_size_pct": Tolerance(0.5, "0.5 points of the baseline's size"),
+    "test_neg_elbo": Tolerance(1.0, "1 nat per image"),
+    "rotation_angle_change_deg": Tolerance(5.0, "5 degrees"),
 }
 
 # The four verdicts, in the order the summary counts them; rows without one say why instead.

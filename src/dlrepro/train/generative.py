@@ -155,3 +155,49 @@ def lean_degrees(images: torch.Tensor) -> torch.Tensor:
 def ink(images: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     """Each digit's stroke area: the share of its pixels above threshold (images in [0, 1])."""
     return (images.flatten(1) > threshold).double().mean(1)
+
+
+@dataclass
+class Traversal:
+    """Each latent dimension traversed over `values` from base codes, decoded and measured.
+
+    lean and ink: [dims, steps], the means over the base codes of each decoded digit's lean
+    (degrees) and ink; grid: [dims, steps, 1, H, W], the first base code's decoded digits.
+    """
+
+    values: torch.Tensor
+    lean: torch.Tensor
+    ink: torch.Tensor
+    grid: torch.Tensor
+
+    @property
+    def angle_change(self) -> torch.Tensor:
+        """Per dimension, how far the mean lean moves over the traversal (max − min, degrees)."""
+        return self.lean.amax(1) - self.lean.amin(1)
+
+    @property
+    def ink_change(self) -> torch.Tensor:
+        return self.ink.amax(1) - self.ink.amin(1)
+
+    def rotation_dimension(self) -> tuple[int, float, float]:
+        """The dimension whose traversal changes the angle most, its change in degrees, and the
+        runner-up dimension's change (0 with one dimension)."""
+        changes = self.angle_change.sort(descending=True)
+        second = changes.values[1].item() if len(changes.values) > 1 else 0.0
+        return int(changes.indices[0]), changes.values[0].item(), second
+
+
+@torch.no_grad()
+def traverse(decode, codes: torch.Tensor, span: float = 3.0, steps: int = 9) -> Traversal:
+    """Set one latent dimension at a time of every base code (n x dims) to each of `steps` values
+    from -span to +span (the prior's standard deviations), keep the others, and decode (decode:
+    codes -> images in [0, 1]) all dims x steps x n codes at once."""
+    n, dims = codes.shape
+    values = torch.linspace(-span, span, steps, device=codes.device)
+    z = codes.expand(dims, steps, n, dims).clone()
+    diagonal = torch.arange(dims, device=codes.device)
+    z[diagonal, :, :, diagonal] = values[None, :, None]
+    images = decode(z.reshape(-1, dims))
+    lean = lean_degrees(images).view(dims, steps, n).mean(2)
+    thickness = ink(images).view(dims, steps, n).mean(2)
+    return Traversal(values.cpu(), lean.cpu(), thickness.cpu(), images.view(dims, steps, n, *images.shape[1:])[:, :, 0].cpu())
