@@ -113,6 +113,9 @@ EXPERIMENTS = (
     Experiment("continuation", "speech_denoise", ("clip", "model", "train"), SNR),
     # generative models on MNIST, read by the judge CNN
     Experiment("mnist_judge", "mnist", ("data", "model", "train"), ACCURACY),
+    Experiment("gan_impute", "mnist", ("data", "mask", "model", "gain", "train", "eval", "baselines"),
+               ("gain_rmse", "mean_rmse", "knn_rmse", "iterative_rmse", "gain_judge_accuracy"),
+               upstream="mnist_judge/default", curves=("d_loss", "g_adversarial", "val_rmse")),
 )
 
 DATASET = {d.name: d for d in DATASETS}

@@ -43,6 +43,7 @@ TOLERANCES = {
     "test_eer": Tolerance(0.01, "1 point of equal error rate"),
     "test_snr_db": Tolerance(0.5, "0.5 dB"),
     "smallest_size_pct": Tolerance(0.5, "0.5 points of the baseline's size"),
+    "gain_rmse": Tolerance(0.005, "0.005 RMSE (pixels in [0, 1])"),
 }
 
 # The four verdicts, in the order the summary counts them; rows without one say why instead.
