@@ -115,6 +115,9 @@ EXPERIMENTS = (
     Experiment("mnist_judge", "mnist", ("data", "model", "train"), ACCURACY),
     Experiment("vae_sevens", "mnist", ("data", "digits", "model", "train", "traverse"),
                ("test_neg_elbo", "rotation_angle_change_deg"), upstream="mnist_judge/default"),
+    Experiment("gan_impute", "mnist", ("data", "mask", "model", "gain", "train", "eval", "baselines"),
+               ("gain_rmse", "mean_rmse", "knn_rmse", "iterative_rmse", "gain_judge_accuracy"),
+               upstream="mnist_judge/default", curves=("d_loss", "g_adversarial", "val_rmse")),
 )
 
 DATASET = {d.name: d for d in DATASETS}

@@ -45,6 +45,7 @@ TOLERANCES = {
     "smallest_size_pct": Tolerance(0.5, "0.5 points of the baseline's size"),
     "test_neg_elbo": Tolerance(1.0, "1 nat per image"),
     "rotation_angle_change_deg": Tolerance(5.0, "5 degrees"),
+    "gain_rmse": Tolerance(0.005, "0.005 RMSE (pixels in [0, 1])"),
 }
 
 # The four verdicts, in the order the summary counts them; rows without one say why instead.
