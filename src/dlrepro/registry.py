@@ -113,6 +113,11 @@ EXPERIMENTS = (
     Experiment("continuation", "speech_denoise", ("clip", "model", "train"), SNR),
     # generative models on MNIST, read by the judge CNN
     Experiment("mnist_judge", "mnist", ("data", "model", "train"), ACCURACY),
+    Experiment("cgan_label", "mnist", ("data", "model", "train", "eval"), ("judge_accuracy", "frechet"),
+               upstream="mnist_judge/default", curves=("judge_accuracy", "d_loss", "g_loss")),
+    Experiment("cgan_center", "mnist", ("data", "patch", "model", "reconstruction", "train", "eval"),
+               ("centre_mse", "judge_accuracy", "frechet"), upstream="mnist_judge/default",
+               curves=("centre_mse", "d_loss", "g_adversarial")),
 )
 
 DATASET = {d.name: d for d in DATASETS}

@@ -43,6 +43,8 @@ TOLERANCES = {
     "test_eer": Tolerance(0.01, "1 point of equal error rate"),
     "test_snr_db": Tolerance(0.5, "0.5 dB"),
     "smallest_size_pct": Tolerance(0.5, "0.5 points of the baseline's size"),
+    "judge_accuracy": Tolerance(0.01, "1 accuracy point of the judge CNN on generated digits"),
+    "centre_mse": Tolerance(0.001, "0.001 of mean squared error on the centre patch (pixels in [0, 1])"),
 }
 
 # The four verdicts, in the order the summary counts them; rows without one say why instead.
