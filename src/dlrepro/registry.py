@@ -118,6 +118,11 @@ EXPERIMENTS = (
     Experiment("gan_impute", "mnist", ("data", "mask", "model", "gain", "train", "eval", "baselines"),
                ("gain_rmse", "mean_rmse", "knn_rmse", "iterative_rmse", "gain_judge_accuracy"),
                upstream="mnist_judge/default", curves=("d_loss", "g_adversarial", "val_rmse")),
+    Experiment("cgan_label", "mnist", ("data", "model", "train", "eval"), ("judge_accuracy", "frechet"),
+               upstream="mnist_judge/default", curves=("judge_accuracy", "d_loss", "g_loss")),
+    Experiment("cgan_center", "mnist", ("data", "patch", "model", "reconstruction", "train", "eval"),
+               ("centre_mse", "judge_accuracy", "frechet"), upstream="mnist_judge/default",
+               curves=("centre_mse", "d_loss", "g_adversarial")),
 )
 
 DATASET = {d.name: d for d in DATASETS}
