@@ -235,6 +235,10 @@ def traversal_effects(curves: dict[str, dict[str, np.ndarray]], path: str | Path
             ax.set(xlabel="traversed value (prior standard deviations)", ylabel=label, title=f"{run}: {key}")
             ax.grid(alpha=0.3)
         axes[row, 1].legend(fontsize=7)
+    fig.suptitle(title)
+    save(fig, path)
+
+
 def history_panels(histories: dict[str, list[dict]], columns: dict[str, str], path: str | Path, title: str,
                    x: str = "epoch", references: dict[str, dict[str, float]] | None = None) -> None:
     """One panel per history column ({column: axis label}), one line per run (e.g. seed);
