@@ -111,6 +111,18 @@ EXPERIMENTS = (
     Experiment("lstm_ibm", "speech_features", ("scheme", "model", "train"), SNR),
     Experiment("siamese", "speech_features", ("model", "eval", "train"), ("test_pair_accuracy", "test_eer")),
     Experiment("continuation", "speech_denoise", ("clip", "model", "train"), SNR),
+    # generative models on MNIST, read by the judge CNN
+    Experiment("mnist_judge", "mnist", ("data", "model", "train"), ACCURACY),
+    Experiment("vae_sevens", "mnist", ("data", "digits", "model", "train", "traverse"),
+               ("test_neg_elbo", "rotation_angle_change_deg"), upstream="mnist_judge/default"),
+    Experiment("gan_impute", "mnist", ("data", "mask", "model", "gain", "train", "eval", "baselines"),
+               ("gain_rmse", "mean_rmse", "knn_rmse", "iterative_rmse", "gain_judge_accuracy"),
+               upstream="mnist_judge/default", curves=("d_loss", "g_adversarial", "val_rmse")),
+    Experiment("cgan_label", "mnist", ("data", "model", "train", "eval"), ("judge_accuracy", "frechet"),
+               upstream="mnist_judge/default", curves=("judge_accuracy", "d_loss", "g_loss")),
+    Experiment("cgan_center", "mnist", ("data", "patch", "model", "reconstruction", "train", "eval"),
+               ("centre_mse", "judge_accuracy", "frechet"), upstream="mnist_judge/default",
+               curves=("centre_mse", "d_loss", "g_adversarial")),
 )
 
 DATASET = {d.name: d for d in DATASETS}

@@ -53,6 +53,7 @@ def shorten(params: dict) -> None:
     params["svd_compress"]["profiles"]["embedded"]["finetune"]["epochs"] = 1
     shorten_images(params)
     shorten_speech(params)
+    shorten_generative(params)
 
 
 IMAGE_PAGES = ("fmnist_mlp_grid", "fmnist_cnn", "cifar_cnn", "cifar_augment", "cifar_transfer")
@@ -73,6 +74,14 @@ def shorten_images(params: dict) -> None:
     transfer["pretext"].update(n_images=150, val_size=50)
     transfer["pretext"]["train"]["epochs"] = 1
     transfer["train"]["epochs"] = 2
+
+
+def shorten_generative(params: dict) -> None:
+    """The judge and the generative families for a few epochs, two seeds."""
+    params["mnist_judge"]["profiles"]["embedded"]["train"].update(epochs=4, seeds=[0, 1])
+    vae = params["vae_sevens"]["profiles"]["embedded"]
+    vae["train"].update(epochs=4, seeds=[0, 1])
+    vae["variants"]["all_digits"]["train"]["epochs"] = 1
 
 
 SPEECH = ("denoise", "lstm_ibm", "siamese", "continuation")

@@ -221,3 +221,41 @@ def order_study(table: pd.DataFrame, streams: dict[str, np.ndarray], n: int, pat
                 title="label of each example as the pipeline emits it (first seed)")
     fig.suptitle(title)
     save(fig, path)
+
+
+def traversal_effects(curves: dict[str, dict[str, np.ndarray]], path: str | Path, title: str) -> None:
+    """A latent traversal's effect on the decoded digits: mean lean (degrees) and ink per traversed
+    value, one line per latent dimension, one row of panels per run (curves: run -> values, lean
+    and ink as [dims, steps] arrays)."""
+    fig, axes = plt.subplots(len(curves), 2, figsize=(9, 2.8 * len(curves) + 0.6), squeeze=False, layout="constrained")
+    for row, (run, c) in enumerate(curves.items()):
+        for ax, key, label in ((axes[row, 0], "lean", "lean (degrees)"), (axes[row, 1], "ink", "ink (share of pixels)")):
+            for d, line in enumerate(c[key]):
+                ax.plot(c["values"], line, marker=".", color=f"C{d}", label=f"dimension {d}")
+            ax.set(xlabel="traversed value (prior standard deviations)", ylabel=label, title=f"{run}: {key}")
+            ax.grid(alpha=0.3)
+        axes[row, 1].legend(fontsize=7)
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def history_panels(histories: dict[str, list[dict]], columns: dict[str, str], path: str | Path, title: str,
+                   x: str = "epoch", references: dict[str, dict[str, float]] | None = None) -> None:
+    """One panel per history column ({column: axis label}), one line per run (e.g. seed);
+    references {column: {label: value}} adds dashed horizontal lines to that column's panel."""
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.3 * len(columns) + 0.6, 3.3), squeeze=False,
+                             layout="constrained")
+    for ax, (column, name) in zip(axes[0], columns.items()):
+        for i, (label, rows) in enumerate(histories.items()):
+            h = pd.DataFrame(rows)
+            ax.plot(h[x], h[column], color=f"C{i % 10}", lw=1.4, label=label)
+        for j, (label, value) in enumerate((references or {}).get(column, {}).items()):
+            ax.axhline(value, color=f"C{(len(histories) + j) % 10}", ls="--", lw=1, label=label)
+        ax.set(xlabel=x, title=name)
+        ax.grid(alpha=0.3)
+        if column in (references or {}):
+            ax.legend(fontsize=7)
+    if not any(c in (references or {}) for c in list(columns)[:1]):
+        axes[0, 0].legend(fontsize=7)
+    fig.suptitle(title)
+    save(fig, path)

@@ -43,6 +43,11 @@ TOLERANCES = {
     "test_eer": Tolerance(0.01, "1 point of equal error rate"),
     "test_snr_db": Tolerance(0.5, "0.5 dB"),
     "smallest_size_pct": Tolerance(0.5, "0.5 points of the baseline's size"),
+    "test_neg_elbo": Tolerance(1.0, "1 nat per image"),
+    "rotation_angle_change_deg": Tolerance(5.0, "5 degrees"),
+    "gain_rmse": Tolerance(0.005, "0.005 RMSE (pixels in [0, 1])"),
+    "judge_accuracy": Tolerance(0.01, "1 accuracy point of the judge CNN on generated digits"),
+    "centre_mse": Tolerance(0.001, "0.001 of mean squared error on the centre patch (pixels in [0, 1])"),
 }
 
 # The four verdicts, in the order the summary counts them; rows without one say why instead.

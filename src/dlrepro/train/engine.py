@@ -90,6 +90,11 @@ def schedule_text(t: dict) -> str:
     return f"{t['optimizer']} {t['lr']:g}, {t['lr_schedule']} schedule, {length}, batch {t['batch_size']}"
 
 
+def progress(iterable, desc: str, unit: str):
+    """A progress bar on a terminal (none in logs and under the workflow tools' pipes)."""
+    return tqdm(iterable, desc=desc, unit=unit, disable=not sys.stderr.isatty(), leave=False)
+
+
 def seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
@@ -189,7 +194,7 @@ def fit(model: torch.nn.Module, train: Split, val: Split, *, epochs: int, batch_
     step = 0
     result = FitResult()
     best_key = None
-    bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", disable=not sys.stderr.isatty(), leave=False)
+    bar = progress(range(1, epochs + 1), desc, "epoch")
     for epoch in bar:
         started = time.perf_counter()
         model.train()
@@ -266,8 +271,7 @@ def fit_steps(model: torch.nn.Module, train: Split, val: Split | None, batches, 
         model.train()
 
     model.train()
-    for step, idx in enumerate(tqdm(batches, desc=desc, unit="step", disable=not sys.stderr.isatty(), leave=False),
-                               start=1):
+    for step, idx in enumerate(progress(batches, desc, "step"), start=1):
         idx = idx.to(device)
         y = train.y[idx]
         loss, logits = train_step(model, opt, train.x[idx], y)
