@@ -29,7 +29,7 @@ from dlrepro.models import gan
 from dlrepro.report.summary import summary_folder
 from dlrepro.train.engine import start_stage
 from dlrepro.train.gan import Reconstruction, checkpoint_epochs, generate, train_gan
-from dlrepro.train.generative import N_CLASSES, Judge, measure, real_reference
+from dlrepro.train.generative import N_CLASSES, Judge, judge_provenance, measure, real_reference
 from dlrepro.train.seeds import run_seeds
 from dlrepro.train.splits import load_splits
 
@@ -136,9 +136,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     setting = (f"λ = {r['weight']:g}{flaw}, reconstruction: MSE against the {'whole true image' if r['target'] == 'image' else 'given patch'}; "
                f"G {m['noise']}+{p['size'] ** 2} → {m['generator']} → 784, D 784+{p['size'] ** 2} → {m['discriminator']} → 1; "
                f"Adam {t['lr']:g}, batch {t['batch_size']}, {t['epochs']} epochs on {len(train_split)} images")
-    extra = {"real": {"frechet_floor": real.floor, "real_diversity": real.diversity, "half_size": real.n},
-             "judge": {"seed": judge.seed, "test_accuracy": judge.test_accuracy}, "sizes": sizes,
-             "checkpoints": checkpoints}
+    extra = {**judge_provenance(judge, real), "sizes": sizes, "checkpoints": checkpoints}
     return run_seeds(label, t["seeds"], one_seed, runs_dir, metrics_path, provenance_path, summary=SUMMARY,
                      params=values, data=data, setting=setting, started=started, device=device, extra=extra,
                      finish=save_given)

@@ -22,7 +22,7 @@ from dlrepro.models import gan
 from dlrepro.report.summary import copy_from_runs, summary_folder
 from dlrepro.train.engine import start_stage
 from dlrepro.train.gan import checkpoint_epochs, generate, train_gan
-from dlrepro.train.generative import N_CLASSES, Judge, measure, real_reference
+from dlrepro.train.generative import N_CLASSES, Judge, judge_provenance, measure, real_reference
 from dlrepro.train.seeds import run_seeds
 from dlrepro.train.splits import load_splits
 
@@ -107,9 +107,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                f"(LeakyReLU {m['slope']}, dropout {m['dropout']}); Adam {t['lr']:g} betas {tuple(t['betas'])}, "
                f"batch {t['batch_size']}, {t['epochs']} epochs on {len(train_split)} images; measured every "
                f"{t['checkpoint_every']} epoch(s) on {len(labels)} class-balanced digits")
-    extra = {"real": {"frechet_floor": real.floor, "real_diversity": real.diversity, "half_size": real.n},
-             "judge": {"seed": judge.seed, "test_accuracy": judge.test_accuracy}, "sizes": sizes,
-             "checkpoints": checkpoints}
+    extra = {**judge_provenance(judge, real), "sizes": sizes, "checkpoints": checkpoints}
     return run_seeds(label, t["seeds"], one_seed, runs_dir, metrics_path, provenance_path, summary=SUMMARY,
                      params=values, data=data, setting=setting, started=started, device=device, extra=extra,
                      finish=draw)

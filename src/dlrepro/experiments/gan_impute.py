@@ -239,7 +239,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     """GAIN on every seed and the baselines on the same masks, all measured on the same test images."""
     from dlrepro.report import figures
     from dlrepro.report.image_figures import image_grid
-    from dlrepro.train.generative import Judge
+    from dlrepro.train.generative import Judge, judge_provenance
 
     started, device = start_stage(runtime)
     judge = Judge(upstream, label, device)
@@ -298,8 +298,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     return run_seeds(label, values["train"]["seeds"], one_seed, runs_dir, metrics_path, provenance_path,
                      summary=summary, params=values, data=data, setting=describe(values), started=started,
                      device=device, finish=draw,
-                     extra={"baseline_seconds": baseline_seconds, "judge": {"seed": judge.seed,
-                                                                            "test_accuracy": judge.test_accuracy}})
+                     extra={"baseline_seconds": baseline_seconds, **judge_provenance(judge)})
 
 
 def measures_table(results_dir: str | Path, variants: list[str]):

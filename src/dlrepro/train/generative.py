@@ -79,6 +79,15 @@ def real_reference(judge: Judge, test_images: torch.Tensor, test_labels: torch.T
                          class_diversity(feats[reference], test_labels[reference]).nanmean().item(), half)
 
 
+def judge_provenance(judge: Judge, real: RealReference | None = None) -> dict:
+    """What a generative stage's provenance says about its reader: the judge's seed and test
+    accuracy and, where samples are compared with real digits, the floor they are compared with."""
+    out = {"judge": {"seed": judge.seed, "test_accuracy": judge.test_accuracy}}
+    if real is not None:
+        out["real"] = {"frechet_floor": real.floor, "real_diversity": real.diversity, "half_size": real.n}
+    return out
+
+
 def measure(judge: Judge, images: torch.Tensor, labels: torch.Tensor, real: RealReference) -> dict:
     """Generated (or completed) digits against the labels they should have and the real reference.
 
