@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from dlrepro.io import save_arrays, write_json
@@ -53,7 +54,18 @@ def judge_folder(folder: Path) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=False)
+def one_thread():
+    """Small models on one thread (on a busy 2-core machine, two threads of tiny matrix products
+    wait on each other far longer than they compute); the previous count restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 MODEL = {"noise": 8, "generator": [32], "discriminator": [32], "batchnorm": True, "dropout": 0.0, "slope": 0.2,
          "condition_scale": 1.0}
-TRAIN = {"epochs": 3, "batch_size": 32, "lr": 0.002, "betas": [0.5, 0.999], "checkpoint_every": 2, "seeds": [0, 1]}
+TRAIN = {"epochs": 3, "batch_size": 32, "lr": 0.002, "betas": [0.5, 0.999], "checkpoint_every": 2, "mismatch": True,
+         "seeds": [0, 1]}
 RUNTIME = {"device": "cpu", "threads": 1}

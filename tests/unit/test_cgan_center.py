@@ -12,7 +12,10 @@ import torch
 from dlrepro.experiments import cgan_center
 from dlrepro.models import gan
 from dlrepro.train.gan import generator_loss, train_gan
+from tests.unit.gan_helpers import one_thread  # noqa: F401  (the fixture every test here uses)
 from tests.unit.gan_helpers import MODEL, RUNTIME, TRAIN, judge_folder, toy_data_dir, toy_digits
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 PATCH = {"start": 9, "size": 10}
 
@@ -94,7 +97,7 @@ def family(tmp_path_factory):
     root = tmp_path_factory.mktemp("cgan_center")
     data, judge = toy_data_dir(root / "data"), judge_folder(root / "judge")
     base = {"data": {"val_size": 20, "split_seed": 0, "n_train": None}, "patch": PATCH, "model": MODEL,
-            "train": {**TRAIN, "epochs": 4, "lr": 0.002}, "eval": {"samples": None, "noise_seed": 3}}
+            "train": {**TRAIN, "epochs": 4, "lr": 0.002, "mismatch": False}, "eval": {"samples": None, "noise_seed": 3}}
     variants = {"lambda_100": False, "detached_100": True}
     for name, detach in variants.items():
         folder = root / "variants" / name

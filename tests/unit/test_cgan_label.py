@@ -12,7 +12,10 @@ import torch
 from dlrepro.experiments import cgan_label
 from dlrepro.models import gan
 from dlrepro.train.gan import checkpoint_epochs, generate, train_gan
+from tests.unit.gan_helpers import one_thread  # noqa: F401  (the fixture every test here uses)
 from tests.unit.gan_helpers import MODEL, RUNTIME, TRAIN, judge_folder, templates, toy_data_dir, toy_digits
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_one_hot_puts_label_k_at_position_k():
@@ -43,6 +46,36 @@ def test_the_one_hot_label_is_routed_into_both_networks():
             first.weight[:, own + 3] = 0
         out = net(z, labels) if net is gen else net(image, labels)
         assert torch.allclose(out, out[:1].expand_as(out), atol=1e-6)
+
+
+def test_wrong_labels_are_always_another_class_and_cover_the_others():
+    torch.manual_seed(0)
+    labels = torch.arange(2000) % 10
+    wrong = cgan_label.wrong_labels(gan.one_hot(labels)).argmax(1)
+    assert (wrong != labels).all()
+    assert all(set(wrong[labels == c].tolist()) == set(range(10)) - {c} for c in range(10))
+
+
+def test_the_matching_aware_discriminator_learns_mismatched_real_pairs_as_fake():
+    """Its loss: BCE(real, 1) + the mean BCE of generated and mismatched pairs against 0."""
+    import torch.nn.functional as F
+
+    from dlrepro.train.gan import discriminator_loss
+
+    torch.manual_seed(0)
+    _, disc = gan.build(MODEL, 10)
+    disc.eval()
+    real, fake = torch.rand(8, 1, 28, 28), torch.rand(8, 1, 28, 28)
+    right = gan.one_hot(torch.arange(8) % 10)
+    wrong = cgan_label.wrong_labels(right)
+    loss, _, _ = discriminator_loss(disc, real, fake, right, wrong)
+    bce = F.binary_cross_entropy_with_logits
+    expected = (bce(disc(real, right), torch.ones(8))
+                + (bce(disc(fake, right), torch.zeros(8)) + bce(disc(real, wrong), torch.zeros(8))) / 2)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    plain, _, _ = discriminator_loss(disc, real, fake, right)
+    assert plain.item() == pytest.approx((bce(disc(real, right), torch.ones(8))
+                                          + bce(disc(fake, right), torch.zeros(8))).item(), rel=1e-5)
 
 
 def test_a_short_training_on_toy_classes_learns_to_draw_the_requested_class():

@@ -1,12 +1,15 @@
 """REFERENCE.md cgan-center: the whole digit from its 10x10 centre patch, adversarial + λ·reconstruction.
 
 The generator sees noise and the flattened centre patch (rows and columns 9 to 18); the
-discriminator sees the whole image and the patch (a conditional discriminator, as pix2pix's: it
-can tell a digit that does not fit its patch). The generator's loss is adversarial + λ ·
-reconstruction, the reconstruction being the mean squared error of the generated image against the
-whole true image the patch came from (`target: image`; `centre`: against the patch only). The
-original's reconstruction term had no gradient: the `detach` variant reproduces that (the term is
-added to the loss, as printed, but carries no gradient, so the generator trains as if λ were 0).
+discriminator sees the whole image and the patch (a conditional discriminator, as pix2pix's), and
+is matching-aware (train.mismatch: a real digit paired with another digit's patch is fake too),
+so that it learns to tell a digit that does not fit its patch. The generator's loss is
+adversarial + λ · reconstruction, the reconstruction being the mean squared error of the
+generated centre against the given patch (`target: centre`; `image`: against the whole true
+digit, pix2pix's choice, which pulls towards the blurred mean digit and learnt the patch more
+slowly in our sizing runs). The original's reconstruction term had no gradient: the `detach`
+variant reproduces that (the term is added to the loss, as printed, but carries no gradient, so
+the generator trains as if λ were 0).
 
 Measured on test images (the patch of each, one noise draw each, the same noise every checkpoint):
 the judge's accuracy against the true label of the image the patch came from, centre consistency
@@ -69,6 +72,12 @@ def reconstruction(r: dict, patch: dict) -> Reconstruction:
     return Reconstruction(loss, r["weight"], r["detach"])
 
 
+def other_patches(condition: torch.Tensor) -> torch.Tensor:
+    """Each image's neighbour's patch in the (shuffled) batch: the mismatched pairs of the
+    matching-aware discriminator (train.gan.discriminator_loss)."""
+    return condition.roll(1, 0)
+
+
 def centre_mse(generated: torch.Tensor, given: torch.Tensor, patch: dict) -> float:
     """Centre consistency: the mean squared error of the generated centre against the given patch."""
     return F.mse_loss(centre(generated, patch).flatten(1), given.flatten(1)).item()
@@ -117,7 +126,8 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
 
         history = train_gan(gen, disc, train_split.x, condition, epochs=t["epochs"], batch_size=t["batch_size"],
                             lr=t["lr"], betas=t["betas"], generator=generator, checkpoint=checkpoint,
-                            every=t["checkpoint_every"], reconstruction=term, desc=f"{label} seed {seed}")
+                            every=t["checkpoint_every"], reconstruction=term,
+                            mismatch=other_patches if t["mismatch"] else None, desc=f"{label} seed {seed}")
         np.save(seed_dir / "shown.npy", as_uint8(generate(gen, z[shown], eval_condition[shown])))
         np.save(seed_dir / "draws.npy", as_uint8(generate(gen, z_draws, eval_condition[shown[:1]].expand(DRAWS, -1))))
         torch.save(gen.state_dict(), seed_dir / "generator.pt")
@@ -134,7 +144,8 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
             "n_test": len(test), "n_measured": n_eval}
     flaw = " (detached: no gradient, the original's flaw)" if r["detach"] else ""
     setting = (f"λ = {r['weight']:g}{flaw}, reconstruction: MSE against the {'whole true image' if r['target'] == 'image' else 'given patch'}; "
-               f"G {m['noise']}+{p['size'] ** 2} → {m['generator']} → 784, D 784+{p['size'] ** 2} → {m['discriminator']} → 1; "
+               f"G {m['noise']}+{p['size'] ** 2} → {m['generator']} → 784, D 784+{p['size'] ** 2} → {m['discriminator']} → 1"
+               f"{' (matching-aware)' if t['mismatch'] else ''}; "
                f"Adam {t['lr']:g}, batch {t['batch_size']}, {t['epochs']} epochs on {len(train_split)} images")
     extra = {**judge_provenance(judge, real), "sizes": sizes, "checkpoints": checkpoints}
     return run_seeds(label, t["seeds"], one_seed, runs_dir, metrics_path, provenance_path, summary=SUMMARY,

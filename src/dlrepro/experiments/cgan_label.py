@@ -41,6 +41,14 @@ def as_uint8(images: torch.Tensor) -> np.ndarray:
     return (images[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
 
 
+def wrong_labels(condition: torch.Tensor) -> torch.Tensor:
+    """For each one-hot label, another label drawn uniformly (torch's global generator): the
+    mismatched pairs of the matching-aware discriminator (train.gan.discriminator_loss)."""
+    labels = condition.argmax(1)
+    shift = torch.randint(1, N_CLASSES, labels.shape, device=labels.device)
+    return gan.one_hot((labels + shift) % N_CLASSES)
+
+
 def fixed_samples(n_min: int, noise: int, seed: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """The labels (0, 1, ..., 9, 0, 1, ...: class-balanced, n_min rounded up to whole rounds of the
     classes) and the noise every checkpoint of every seed generates from (its own generator)."""
@@ -77,7 +85,8 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
 
         history = train_gan(gen, disc, train_split.x, condition, epochs=t["epochs"], batch_size=t["batch_size"],
                             lr=t["lr"], betas=t["betas"], generator=generator, checkpoint=checkpoint,
-                            every=t["checkpoint_every"], desc=f"{label} seed {seed}")
+                            every=t["checkpoint_every"], mismatch=wrong_labels if t["mismatch"] else None,
+                            desc=f"{label} seed {seed}")
         final = generate(gen, z[shown], fixed_condition[shown])
         np.save(seed_dir / "samples.npy", as_uint8(final).reshape(N_CLASSES, -1, 28, 28))
         np.save(seed_dir / "progress.npy", np.stack(progress))
@@ -104,7 +113,8 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
             "n_val": len(val_split),  # held out, unused (the split every MNIST family shares)
             "n_test": len(test), "n_generated": len(labels)}
     setting = (f"G {m['noise']}+10 → {m['generator']} → 784 sigmoid, D 784+10 → {m['discriminator']} → 1 "
-               f"(LeakyReLU {m['slope']}, dropout {m['dropout']}); Adam {t['lr']:g} betas {tuple(t['betas'])}, "
+               f"(LeakyReLU {m['slope']}, {'BatchNorm in G, ' if m['batchnorm'] else ''}dropout {m['dropout']}, label × {m['condition_scale']:g}"
+               f"{', matching-aware D' if t['mismatch'] else ''}); Adam {t['lr']:g} betas {tuple(t['betas'])}, "
                f"batch {t['batch_size']}, {t['epochs']} epochs on {len(train_split)} images; measured every "
                f"{t['checkpoint_every']} epoch(s) on {len(labels)} class-balanced digits")
     extra = {**judge_provenance(judge, real), "sizes": sizes, "checkpoints": checkpoints}

@@ -44,16 +44,28 @@ class Reconstruction:
     detach: bool = False
 
 
-def discriminator_loss(disc: Discriminator, real: torch.Tensor, fake: torch.Tensor, condition: torch.Tensor):
+def discriminator_loss(disc: Discriminator, real: torch.Tensor, fake: torch.Tensor, condition: torch.Tensor,
+                       mismatched: torch.Tensor | None = None):
     """BCE of real pairs against 1 and generated pairs (detached: no gradient to the generator)
-    against 0, summed as in the usual GAN recipes; real and generated go through one forward pass.
+    against 0, summed as in the usual GAN recipes; all pairs go through one forward pass.
+
+    mismatched, when given, holds a wrong condition for each real image: the matching-aware
+    discriminator of Reed et al. 2016 (GAN-INT-CLS) also learns (real image, wrong condition)
+    as 0, the fake side then being the mean of the generated and the mismatched pairs' losses. A
+    discriminator that concatenates its condition otherwise learns only slowly to look at it.
     Returns the loss and the mean probability of "real" on real and on generated images."""
-    n = len(real)
-    logits = disc(torch.cat([real, fake.detach()]), torch.cat([condition, condition]))
-    targets = torch.cat([torch.ones(n, device=real.device), torch.zeros(n, device=real.device)])
-    loss = 2 * F.binary_cross_entropy_with_logits(logits, targets)
+    n, device = len(real), real.device
+    images, conditions = [real, fake.detach()], [condition, condition]
+    if mismatched is not None:
+        images.append(real)
+        conditions.append(mismatched)
+    logits = disc(torch.cat(images), torch.cat(conditions))
+    bce = F.binary_cross_entropy_with_logits
+    loss = bce(logits[:n], torch.ones(n, device=device))
+    fake_logits = logits[n:]
+    loss = loss + bce(fake_logits, torch.zeros(len(fake_logits), device=device))  # mean over generated (and mismatched)
     probs = torch.sigmoid(logits.detach())
-    return loss, probs[:n].mean(), probs[n:].mean()
+    return loss, probs[:n].mean(), probs[n:2 * n].mean()
 
 
 def generator_loss(disc: Discriminator, fake: torch.Tensor, real: torch.Tensor, condition: torch.Tensor,
@@ -71,12 +83,13 @@ def generator_loss(disc: Discriminator, fake: torch.Tensor, real: torch.Tensor, 
 
 
 def gan_step(gen: Generator, disc: Discriminator, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-             real: torch.Tensor, condition: torch.Tensor, reconstruction: Reconstruction | None = None) -> torch.Tensor:
+             real: torch.Tensor, condition: torch.Tensor, reconstruction: Reconstruction | None = None,
+             mismatched: torch.Tensor | None = None) -> torch.Tensor:
     """One discriminator step, then one generator step on the same generated batch (against the
     updated discriminator). Returns the STEP_VALUES as one detached tensor."""
     z = torch.randn(len(real), gen.noise, device=real.device)
     fake = gen(z, condition)
-    d_loss, d_real, d_fake = discriminator_loss(disc, real, fake, condition)
+    d_loss, d_real, d_fake = discriminator_loss(disc, real, fake, condition, mismatched)
     opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     opt_d.step()
@@ -90,8 +103,10 @@ def gan_step(gen: Generator, disc: Discriminator, opt_g: torch.optim.Optimizer, 
 
 
 def adam_pair(gen: Generator, disc: Discriminator, lr: float, betas: tuple[float, float]):
-    return (torch.optim.Adam(gen.parameters(), lr=lr, betas=tuple(betas)),
-            torch.optim.Adam(disc.parameters(), lr=lr, betas=tuple(betas)))
+    """Adam for each network; foreach (all tensors of a network in one op) also on the CPU, where
+    torch would loop over them (15% of a step of these small MLPs)."""
+    return (torch.optim.Adam(gen.parameters(), lr=lr, betas=tuple(betas), foreach=True),
+            torch.optim.Adam(disc.parameters(), lr=lr, betas=tuple(betas), foreach=True))
 
 
 def checkpoint_epochs(epochs: int, every: int) -> list[int]:
@@ -113,10 +128,11 @@ def generate(gen: Generator, noise: torch.Tensor, condition: torch.Tensor, batch
 def train_gan(gen: Generator, disc: Discriminator, images: torch.Tensor, condition: torch.Tensor, *,
               epochs: int, batch_size: int, lr: float, betas: tuple[float, float], generator: torch.Generator,
               checkpoint: Callable[[int], dict], every: int = 1, reconstruction: Reconstruction | None = None,
-              desc: str = "gan") -> list[dict]:
+              mismatch: Callable[[torch.Tensor], torch.Tensor] | None = None, desc: str = "gan") -> list[dict]:
     """Train for `epochs` passes over images (with their conditions); one history row per epoch:
     the STEP_VALUES' means over the epoch's steps, then at checkpoints what checkpoint(epoch)
-    returns (None in the other rows, so every row has the same columns)."""
+    returns (None in the other rows, so every row has the same columns). mismatch(conditions),
+    when given, returns a wrong condition for each (the matching-aware discriminator)."""
     device = images.device
     opt_g, opt_d = adam_pair(gen, disc, lr, betas)
     at = set(checkpoint_epochs(epochs, every))
@@ -130,7 +146,8 @@ def train_gan(gen: Generator, disc: Discriminator, images: torch.Tensor, conditi
         sums, steps = torch.zeros(len(STEP_VALUES), device=device), 0
         for start in range(0, len(images), batch_size):
             idx = order[start:start + batch_size]
-            sums += gan_step(gen, disc, opt_g, opt_d, images[idx], condition[idx], reconstruction)
+            wrong = None if mismatch is None else mismatch(condition[idx])
+            sums += gan_step(gen, disc, opt_g, opt_d, images[idx], condition[idx], reconstruction, wrong)
             steps += 1
         row = {"epoch": epoch, **dict(zip(STEP_VALUES, (sums / steps).tolist()))}
         if epoch in at:
