@@ -113,6 +113,9 @@ EXPERIMENTS = (
     Experiment("continuation", "speech_denoise", ("clip", "model", "train"), SNR),
     # generative models on MNIST, read by the judge CNN
     Experiment("mnist_judge", "mnist", ("data", "model", "train"), ACCURACY),
+    Experiment("pixel_rnn", "mnist", ("data", "model", "train", "eval"),
+               ("completion_judge_accuracy", "completion_mse"), upstream="mnist_judge/default",
+               curves=("train_loss", "val_loss", "val_teacher_forced_mse", "val_completion_mse")),
 )
 
 DATASET = {d.name: d for d in DATASETS}
