@@ -48,6 +48,10 @@ TOLERANCES = {
     "gain_rmse": Tolerance(0.005, "0.005 RMSE (pixels in [0, 1])"),
     "judge_accuracy": Tolerance(0.01, "1 accuracy point of the judge CNN on generated digits"),
     "centre_mse": Tolerance(0.001, "0.001 of mean squared error on the centre patch (pixels in [0, 1])"),
+    # pixel-rnn: the original's 0.1061 has no recorded scaling, so the band only needs to hold two
+    # runs of one recipe (our seeds differ by under 0.001 on real MNIST); 0.005 is about 5% of it.
+    "teacher_forced_mse": Tolerance(0.005, "0.005 MSE per pixel (about 5% of the original's 0.1061)"),
+    "completion_judge_accuracy": Tolerance(0.01, "1 accuracy point (the claim was a range, 98–99%)"),
 }
 
 # The four verdicts, in the order the summary counts them; rows without one say why instead.
