@@ -82,6 +82,10 @@ def shorten_generative(params: dict) -> None:
     vae = params["vae_sevens"]["profiles"]["embedded"]
     vae["train"].update(epochs=4, seeds=[0, 1])
     vae["variants"]["all_digits"]["train"]["epochs"] = 1
+    params["pixel_rnn"]["profiles"]["embedded"]["train"].update(epochs=2)
+    params["gan_impute"]["profiles"]["embedded"]["train"].update(epochs=2)
+    params["cgan_label"]["profiles"]["embedded"]["train"].update(epochs=4, checkpoint_every=2)
+    params["cgan_center"]["profiles"]["embedded"]["train"].update(epochs=2, checkpoint_every=1)
 
 
 SPEECH = ("denoise", "lstm_ibm", "siamese", "continuation")

@@ -7,6 +7,7 @@ import torch
 
 from dlrepro.experiments import pixel_rnn as P
 from dlrepro.models.pixel_rnn import PatchLSTM, from_patches, to_patches
+from dlrepro.train.stats import mean_ci95
 
 
 def images(n: int, seed: int = 0) -> torch.Tensor:
@@ -102,10 +103,10 @@ def test_judge_accuracy_of_completions_on_a_toy_judge():
     assert correct["true"].all()
     assert torch.equal(correct["mean"], labels == 4)
     assert torch.equal(correct["zeroed"], labels == 0)
-    acc = P.image_interval(correct["mean"])
+    acc = mean_ci95(correct["mean"].double().numpy(), (0, 1))
     assert acc["mean"] == pytest.approx(0.1) and acc["n"] == 30
     assert 0 <= acc["low"] < 0.1 < acc["high"] <= 1
-    assert P.image_interval(correct["true"])["low"] == 1.0     # no spread, clipped to [0, 1]
+    assert mean_ci95(correct["true"].double().numpy(), (0, 1))["low"] == 1.0     # no spread, clipped to [0, 1]
     assert P.per_class(correct["mean"], labels) == [float(c == 4) for c in range(10)]
     mse = P.bottom_mse(sets["zeroed"], true)
     assert torch.allclose(mse, (labels.float() / 10 + 0.05) ** 2)

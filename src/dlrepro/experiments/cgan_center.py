@@ -192,7 +192,7 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
 
     from dlrepro.io import read_json
     from dlrepro.report import image_figures
-    from dlrepro.report.gan_figures import Panel, history_panels, interval_bars, seed_histories
+    from dlrepro.report.figures import Panel, history_panels, interval_bars, seed_histories
     from dlrepro.train.provenance import read_result
 
     results_dir = Path(results_dir)

@@ -130,7 +130,7 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
     import pandas as pd
 
     from dlrepro.io import read_json
-    from dlrepro.report.gan_figures import Panel, history_panels, seed_histories
+    from dlrepro.report.figures import Panel, history_panels, seed_histories
 
     with summary_folder(out_dir, results_dir, variants) as tmp:
         for name in ("samples.png", "progress.png"):

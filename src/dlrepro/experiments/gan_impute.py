@@ -237,6 +237,8 @@ def describe(values: dict) -> str:
 def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
           provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
     """GAIN on every seed and the baselines on the same masks, all measured on the same test images."""
+    import pandas as pd
+
     from dlrepro.report import figures
     from dlrepro.report.image_figures import image_grid
     from dlrepro.train.generative import Judge, judge_provenance
@@ -283,11 +285,12 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
         image_grid(grid, ["true", "masked input", "GAIN (first seed)", *(NAMES[n] for n in BASELINES)],
                    runs_tmp / "grid.png", f"{label}: the first test image of each digit (missing pixels blue)",
                    col_names=[str(int(c)) for c in test_y[shown].tolist()])
-        references = {"val_rmse": {f"{NAMES[n]} (test)": fixed[f"{n}_rmse"] for n in BASELINES}}
-        figures.history_panels({f"seed {s}": h for s, h in histories.items()},
-                               {"d_loss": "D cross-entropy", "g_adversarial": "G adversarial loss",
-                                "g_observed_mse": "G MSE on observed pixels", "val_rmse": "validation RMSE (missing)"},
-                               runs_tmp / "curves.png", f"{label}: GAIN training", references=references)
+        baselines = {f"{NAMES[n]} (test)": fixed[f"{n}_rmse"] for n in BASELINES}
+        panels = [figures.Panel("d_loss", "D cross-entropy"), figures.Panel("g_adversarial", "G adversarial loss"),
+                  figures.Panel("g_observed_mse", "G MSE on observed pixels"),
+                  figures.Panel("val_rmse", "validation RMSE (missing)", lines=baselines)]
+        figures.history_panels({f"seed {s}": [pd.DataFrame(h)] for s, h in histories.items()}, panels,
+                               runs_tmp / "curves.png", f"{label}: GAIN training", columns=4)
 
     # Every metric is an RMSE or an accuracy, in [0, 1].
     summary = {k: (0, 1) for k in ("gain_rmse", "mean_rmse", "knn_rmse", "iterative_rmse", "gain_judge_accuracy",

@@ -192,6 +192,8 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
 
     from dlrepro.report import figures
 
+    validation = [figures.Panel("val_accuracy", "validation accuracy", ylim=(0, 1)),
+                  figures.Panel("val_loss", "validation cross-entropy", log=True)]
     results_dir = Path(results_dir)
     results = load_results(results_dir, variants)
     baseline = values["summary"]["baseline"]
@@ -221,13 +223,13 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
             groups = {}
             for v in grid:
                 groups.setdefault(str(results[v]["factors"][factor]), []).extend(results[v]["histories"])
-            figures.axis_curves(groups, tmp / f"curves_{factor}.png",
-                                f"{factor}: every grid cell (thin) and the mean per level (thick)")
+            figures.history_panels(groups, validation, tmp / f"curves_{factor}.png",
+                                   f"{factor}: every grid cell (thin) and the mean per level (thick)", columns=2)
         for factor in sorted({"+".join(d) for d in differs.values() if d and not set(d) <= set(GRID_FACTORS)}):
             members = [baseline] + [v for v, d in differs.items() if "+".join(d) == factor]
             groups = {f"{v} ({', '.join(_fmt(results[v]['factors'][k]) for k in factor.split('+'))})":
                       results[v]["histories"] for v in members}
-            figures.axis_curves(groups, tmp / f"curves_{factor.replace(' ', '_')}.png",
-                                f"{factor}: baseline and sweep points (thin: seeds)")
+            figures.history_panels(groups, validation, tmp / f"curves_{factor.replace(' ', '_')}.png",
+                                   f"{factor}: baseline and sweep points (thin: seeds)", columns=2)
     log.info("mlp ablation: %s", "; ".join(f"{e['factor']} {e['range']:.3f}" for e in effects))
     return table

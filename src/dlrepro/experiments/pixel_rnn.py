@@ -20,7 +20,6 @@ test images; the model's are over seeds.
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import torch
@@ -31,6 +30,7 @@ from dlrepro.report.summary import copy_from_runs, summary_folder
 from dlrepro.train.engine import Split, fit, schedule_text, start_stage
 from dlrepro.train.generative import Judge
 from dlrepro.train.seeds import run_seeds
+from dlrepro.train.stats import mean_ci95
 from dlrepro.train.splits import load_splits
 
 log = logging.getLogger(__name__)
@@ -105,15 +105,6 @@ def judge_correct(judge, images: dict[str, torch.Tensor], labels: torch.Tensor) 
     return {name: judge.predict(x) == labels for name, x in images.items()}
 
 
-def image_interval(values: torch.Tensor, bounds: tuple[float, float] = (0.0, 1.0)) -> dict:
-    """Mean and normal-approximation 95% interval over images (for the seed-free baselines)."""
-    v = values.double()
-    n = len(v)
-    mean = v.mean().item()
-    half = 1.96 * v.std().item() / math.sqrt(n) if n > 1 else float("nan")
-    return {"mean": mean, "low": max(mean - half, bounds[0]), "high": min(mean + half, bounds[1]), "n": n}
-
-
 def per_class(correct: torch.Tensor, labels: torch.Tensor, classes: int = 10) -> list[float]:
     return [correct[labels == c].double().mean().item() if (labels == c).any() else float("nan")
             for c in range(classes)]
@@ -140,7 +131,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
           provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
     import pandas as pd
 
-    from dlrepro.report import image_figures
+    from dlrepro.report import figures, image_figures
 
     judge_label = f"{label}: the judge"
     started, device = start_stage(runtime)
@@ -162,8 +153,10 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
              "top_half_only": with_bottom(test_x, torch.zeros_like(test_x[:1])),
              "true_images": test_x}
     fixed_correct = judge_correct(judge, fixed, test_y)
-    baselines = {k: {"judge_accuracy": image_interval(fixed_correct[k]),
-                     "bottom_mse": image_interval(bottom_mse(fixed[k], test_x))} for k in fixed}
+    # the baselines do not depend on the seed: their intervals are over test images
+    baselines = {k: {"judge_accuracy": mean_ci95(fixed_correct[k].double().cpu().numpy(), (0, 1)),
+                     "bottom_mse": mean_ci95(bottom_mse(fixed[k], test_x).double().cpu().numpy(), (0, 1))}
+                 for k in fixed}
     class_rows = [{"method": k, "seed": None, **dict(enumerate(per_class(c, test_y)))}
                   for k, c in fixed_correct.items()]
     log.info("%s baselines: %s", label, ", ".join(f"{k} judge {b['judge_accuracy']['mean']:.4f} mse "
@@ -215,7 +208,11 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                                  f"class; pixel-rnn: seed {t['seeds'][0]})",
                                  col_names=[str(int(y)) for y in test_y[shown].cpu()])
         pd.DataFrame(class_rows).to_csv(runs_tmp / "per_class.csv", index=False, float_format="%.6f")
-        _curves(histories, runs_tmp / "curves.png", f"{label}: teacher-forced training")
+        panels = [figures.Panel("train_loss", "training loss"), figures.Panel("val_loss", "validation loss"),
+                  figures.Panel("val_teacher_forced_mse", "validation MSE, next patch (teacher-forced)"),
+                  figures.Panel("val_completion_mse", "validation MSE, completed bottom half")]
+        figures.history_panels({f"seed {s}": [pd.DataFrame(h)] for s, h in histories.items()}, panels,
+                               runs_tmp / "curves.png", f"{label}: teacher-forced training", columns=4)
 
     data = {"source": data_meta["source"], "dataset": data_meta["dataset"], "n_train": len(train_split),
             "n_val": len(val_split), "n_test": n_test}
@@ -230,30 +227,6 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     return run_seeds(label, t["seeds"], train_one, runs_dir, metrics_path, provenance_path, summary=summary,
                      params=values, data=data, setting=setting, started=started, device=device, extra=extra,
                      finish=write_figures)
-
-
-def _curves(histories: dict[int, list[dict]], path: Path, title: str) -> None:
-    """Per seed: the training loss and the validation teacher-forced and completion MSE per epoch."""
-    import pandas as pd
-
-    from dlrepro.report.figures import plt, save
-
-    fig, (ax_loss, ax_mse) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
-    for i, (seed, rows) in enumerate(histories.items()):
-        h = pd.DataFrame(rows)
-        ax_loss.plot(h["epoch"], h["train_loss"], color=f"C{i}", ls="--", lw=1)
-        ax_loss.plot(h["epoch"], h["val_loss"], color=f"C{i}", label=f"seed {seed}")
-        ax_mse.plot(h["epoch"], h["val_teacher_forced_mse"], color=f"C{i}", label=f"seed {seed}: teacher-forced")
-        ax_mse.plot(h["epoch"], h["val_completion_mse"], color=f"C{i}", ls=":", label=f"seed {seed}: completion")
-    ax_loss.set(xlabel="epoch", ylabel="training objective", title="loss (dashed: train, solid: validation)")
-    ax_mse.set(xlabel="epoch", ylabel="MSE per pixel", title="validation MSE: next patch, completed bottom half")
-    ax_loss.legend(fontsize=8)
-    ax_mse.legend(fontsize=7)
-    for ax in (ax_loss, ax_mse):
-        ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle(title)
-    save(fig, path)
 
 
 def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib
 
@@ -62,25 +63,6 @@ def probe_accuracy(table: pd.DataFrame, path: str | Path, title: str) -> None:
     ax.plot(table["layer"], table["probe_accuracy"], marker="o")
     ax.set(xlabel="layer", ylabel="test accuracy of a linear probe", title=title)
     ax.grid(alpha=0.3)
-    save(fig, path)
-
-
-def axis_curves(groups: dict[str, list[pd.DataFrame]], path: str | Path, title: str,
-                x: str = "epoch") -> None:
-    """Validation accuracy and loss per epoch: thin lines for every run, a thick mean per group."""
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for i, (label, histories) in enumerate(groups.items()):
-        color = f"C{i % 10}"
-        for h in histories:
-            ax_acc.plot(h[x], h["val_accuracy"], color=color, lw=0.5, alpha=0.35)
-            ax_loss.plot(h[x], h["val_loss"], color=color, lw=0.5, alpha=0.35)
-        mean = pd.concat(histories).groupby(x)[["val_accuracy", "val_loss"]].mean()
-        ax_acc.plot(mean.index, mean["val_accuracy"], color=color, lw=2, label=label)
-        ax_loss.plot(mean.index, mean["val_loss"], color=color, lw=2)
-    ax_acc.set(xlabel=x, ylabel="validation accuracy", ylim=(0, 1), title="accuracy")
-    ax_loss.set(xlabel=x, ylabel="validation cross-entropy", yscale="log", title="loss")
-    ax_acc.legend(fontsize=7)
-    fig.suptitle(title)
     save(fig, path)
 
 
@@ -239,23 +221,67 @@ def traversal_effects(curves: dict[str, dict[str, np.ndarray]], path: str | Path
     save(fig, path)
 
 
-def history_panels(histories: dict[str, list[dict]], columns: dict[str, str], path: str | Path, title: str,
-                   x: str = "epoch", references: dict[str, dict[str, float]] | None = None) -> None:
-    """One panel per history column ({column: axis label}), one line per run (e.g. seed);
-    references {column: {label: value}} adds dashed horizontal lines to that column's panel."""
-    fig, axes = plt.subplots(1, len(columns), figsize=(3.3 * len(columns) + 0.6, 3.3), squeeze=False,
-                             layout="constrained")
-    for ax, (column, name) in zip(axes[0], columns.items()):
-        for i, (label, rows) in enumerate(histories.items()):
-            h = pd.DataFrame(rows)
-            ax.plot(h[x], h[column], color=f"C{i % 10}", lw=1.4, label=label)
-        for j, (label, value) in enumerate((references or {}).get(column, {}).items()):
-            ax.axhline(value, color=f"C{(len(histories) + j) % 10}", ls="--", lw=1, label=label)
-        ax.set(xlabel=x, title=name)
+class Panel(NamedTuple):
+    column: str  # a history column (checkpoint columns are empty between checkpoints)
+    label: str  # the y axis
+    lines: dict[str, float] = {}  # reference levels drawn dashed: {legend text: value}
+    log: bool = False
+    ylim: tuple[float, float] | None = None
+
+
+def seed_histories(results_dir: str | Path, variant: str) -> list[pd.DataFrame]:
+    """Every seed's history.csv of a variant, in seed order."""
+    runs = sorted((Path(results_dir) / variant / "runs").glob("seed*/history.csv"), key=lambda p: int(p.parent.name[4:]))
+    return [pd.read_csv(r) for r in runs]
+
+
+def history_panels(groups: dict[str, list[pd.DataFrame]], panels: list[Panel], path: str | Path, title: str,
+                   columns: int = 3, x: str = "epoch") -> None:
+    """One panel per history column against x. Each group (a colour) is one run, drawn as it is,
+    or several (seeds, grid cells), drawn thin with their mean thick; reference levels dashed in
+    grey. The legend sits in the first panel and in every panel with reference levels."""
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.0 * columns, 3.1 * rows), squeeze=False, layout="constrained")
+    for k, (ax, panel) in enumerate(zip(axes.flat, panels)):
+        for i, (name, frames) in enumerate(groups.items()):
+            colour = f"C{i % 10}"
+            kept = [f[[x, panel.column]].dropna() for f in frames if panel.column in f]
+            if not kept:
+                continue
+            if len(kept) > 1:
+                for f in kept:
+                    ax.plot(f[x], f[panel.column], color=colour, lw=0.6, alpha=0.4)
+            mean = pd.concat(kept).groupby(x)[panel.column].mean()
+            ax.plot(mean.index, mean.to_numpy(), color=colour, lw=2 if len(kept) > 1 else 1.4,
+                    marker="o" if len(mean) <= 25 else None, ms=3,
+                    label=f"{name} (mean of {len(kept)})" if len(kept) > 1 else name)
+        for j, (text, value) in enumerate(panel.lines.items()):
+            ax.axhline(value, color="0.3", ls=["--", ":", "-."][j % 3], lw=1.2, label=text)
+        ax.set(xlabel=x, ylabel=panel.label, yscale="log" if panel.log else "linear")
+        if panel.ylim:
+            ax.set_ylim(*panel.ylim)
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-        if column in (references or {}):
+        if k == 0 or panel.lines:
             ax.legend(fontsize=7)
-    if not any(c in (references or {}) for c in list(columns)[:1]):
-        axes[0, 0].legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
     fig.suptitle(title)
+    save(fig, path)
+
+
+def interval_bars(table: pd.DataFrame, metric: str, path: str | Path, title: str, ylabel: str,
+                  lines: dict[str, float] | None = None, log: bool = False) -> None:
+    """table: one row per variant with <metric>, <metric>_low, <metric>_high: bars with 95% intervals."""
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(table) + 2), 3.4))
+    mean = table[metric]
+    low, high = table[f"{metric}_low"].fillna(mean), table[f"{metric}_high"].fillna(mean)
+    ax.bar(table["variant"], mean, yerr=[mean - low, high - mean], capsize=4, color=[f"C{i}" for i in range(len(table))])
+    for j, (text, value) in enumerate((lines or {}).items()):
+        ax.axhline(value, color="0.3", ls=["--", ":"][j % 2], lw=1.2, label=text)
+    if lines:
+        ax.legend(fontsize=8)
+    ax.set(ylabel=ylabel, title=title, yscale="log" if log else "linear")
+    ax.tick_params(axis="x", rotation=20)
+    ax.grid(axis="y", alpha=0.3)
     save(fig, path)
