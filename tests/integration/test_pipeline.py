@@ -45,6 +45,8 @@ def shorten(params: dict) -> None:
     embedded["variants"]["original"]["train"]["epochs"] = 4
     ablation = params["mlp_ablation"]["profiles"]["embedded"]
     ablation["train"].update(epochs=2, seeds=[0, 1])
+    # a full sub-grid (sigmoid and ReLU x three initialisers x SGD and Adam: every cell REFERENCE.md quotes) and every sweep
+    drop_variants(params["mlp_ablation"], lambda v: v.startswith("leaky_relu_") or v.endswith("_momentum"))
     params["mnist_linear"]["profiles"]["embedded"]["train"].update(steps=100, eval_every=50, seeds=[0, 1])
     params["layer_probes"]["profiles"]["embedded"].update(draws=20, probe_train_size=300, steps=20)
     params["training_diagnosis"]["profiles"]["embedded"]["train"].update(steps=40, eval_every=20, seeds=[0, 1])
@@ -59,12 +61,20 @@ def shorten(params: dict) -> None:
 IMAGE_PAGES = ("fmnist_mlp_grid", "fmnist_cnn", "cifar_cnn", "cifar_augment", "cifar_transfer")
 
 
+def drop_variants(section: dict, drop) -> None:
+    """Fewer stages: the variants whose name drop(name) accepts leave the section and its profiles."""
+    for variants in (section["variants"], *(p.get("variants", {}) for p in section.get("profiles", {}).values())):
+        for name in [v for v in variants if drop(v)]:
+            del variants[name]
+
+
 def shorten_images(params: dict) -> None:
-    """The image families on few generated images, for one or two epochs."""
+    """The image families on few generated images, for one or two epochs; the Fashion-MNIST grid without tanh."""
     params["fashion_mnist"]["embedded"].update(n_train=600, n_test=200)
     params["cifar10"]["embedded"].update(n_train=1000, n_test=200)
     for section in ("fmnist_mlp_grid", "fmnist_cnn", "cifar_cnn"):
         params[section]["profiles"]["embedded"]["train"].update(steps=12, seeds=[0, 1])
+    drop_variants(params["fmnist_mlp_grid"], lambda v: "tanh" in v)
     augment = params["cifar_augment"]["profiles"]["embedded"]
     augment["train"].update(epochs=1, seeds=[0, 1])
     augment["data"]["n_train"] = 200

@@ -209,8 +209,8 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                                  col_names=[str(int(y)) for y in test_y[shown].cpu()])
         pd.DataFrame(class_rows).to_csv(runs_tmp / "per_class.csv", index=False, float_format="%.6f")
         panels = [figures.Panel("train_loss", "training loss"), figures.Panel("val_loss", "validation loss"),
-                  figures.Panel("val_teacher_forced_mse", "validation MSE, next patch (teacher-forced)"),
-                  figures.Panel("val_completion_mse", "validation MSE, completed bottom half")]
+                  figures.Panel("val_teacher_forced_mse", "val. MSE, next patch"),
+                  figures.Panel("val_completion_mse", "val. MSE, completed half")]
         figures.history_panels({f"seed {s}": [pd.DataFrame(h)] for s, h in histories.items()}, panels,
                                runs_tmp / "curves.png", f"{label}: teacher-forced training", columns=4)
 
