@@ -32,7 +32,7 @@ from dlrepro.models import gan
 from dlrepro.report.summary import summary_folder
 from dlrepro.train.engine import start_stage
 from dlrepro.train.gan import Reconstruction, checkpoint_epochs, generate, train_gan
-from dlrepro.train.generative import N_CLASSES, Judge, judge_provenance, measure, real_reference
+from dlrepro.train.generative import Judge, first_of_each_class, judge_provenance, measure, real_reference
 from dlrepro.train.seeds import run_seeds
 from dlrepro.train.splits import load_splits
 
@@ -87,11 +87,6 @@ def as_uint8(images: torch.Tensor) -> np.ndarray:
     return (images[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
 
 
-def shown_indices(labels: torch.Tensor) -> torch.Tensor:
-    """The first test image of each class: the columns of the grids."""
-    return torch.stack([torch.nonzero(labels == c)[0, 0] for c in range(N_CLASSES)])
-
-
 def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
           provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
     started, device = start_stage(runtime)
@@ -105,7 +100,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     eval_condition = centre(eval_x, p).flatten(1)
     noise = torch.Generator().manual_seed(e["noise_seed"])
     z = torch.randn(n_eval, m["noise"], generator=noise).to(device)
-    shown = shown_indices(eval_y)
+    shown = first_of_each_class(eval_y)
     z_draws = torch.randn(DRAWS, m["noise"], generator=noise).to(device)
     condition = centre(train_split.x, p).flatten(1)
     checkpoints = checkpoint_epochs(t["epochs"], t["checkpoint_every"])

@@ -22,7 +22,7 @@ from dlrepro.models import gan
 from dlrepro.report.summary import copy_from_runs, summary_folder
 from dlrepro.train.engine import start_stage
 from dlrepro.train.gan import checkpoint_epochs, generate, train_gan
-from dlrepro.train.generative import N_CLASSES, Judge, judge_provenance, measure, real_reference
+from dlrepro.train.generative import N_CLASSES, Judge, first_of_each_class, judge_provenance, measure, real_reference
 from dlrepro.train.seeds import run_seeds
 from dlrepro.train.splits import load_splits
 
@@ -68,7 +68,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     labels, z = fixed_samples(max(e["samples"], real.n), m["noise"], e["noise_seed"], device)
     condition, fixed_condition = gan.one_hot(train_split.y), gan.one_hot(labels)
     checkpoints = checkpoint_epochs(t["epochs"], t["checkpoint_every"])
-    shown = torch.cat([torch.nonzero(labels == c)[:SHOWN_PER_CLASS, 0] for c in range(N_CLASSES)])
+    shown = first_of_each_class(labels, SHOWN_PER_CLASS)
     sizes = {}
 
     def one_seed(seed: int, generator: torch.Generator, seed_dir: Path):

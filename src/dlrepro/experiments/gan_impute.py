@@ -205,12 +205,6 @@ def train_gain(x: torch.Tensor, m: torch.Tensor, val_x: torch.Tensor, val_m: tor
 # ---- the stage ----------------------------------------------------------------------------------
 
 
-def shown_indices(labels: torch.Tensor, per_class: int = 1) -> torch.Tensor:
-    """The first test image of each digit (in label order), for the grids."""
-    picks = [torch.nonzero(labels == c).flatten()[:per_class] for c in range(10)]
-    return torch.cat(picks)
-
-
 def masked_view(x: torch.Tensor, m: torch.Tensor) -> np.ndarray:
     """Masked inputs as RGB images: observed pixels grey, missing ones blue."""
     grey = x.view(-1, 1, SIDE, SIDE).expand(-1, 3, -1, -1).clone()
@@ -241,7 +235,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
 
     from dlrepro.report import figures
     from dlrepro.report.image_figures import image_grid
-    from dlrepro.train.generative import Judge, judge_provenance
+    from dlrepro.train.generative import Judge, first_of_each_class, judge_provenance
 
     started, device = start_stage(runtime)
     judge = Judge(upstream, label, device)
@@ -266,7 +260,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
         fixed[f"{name}_rmse"] = missing_rmse(test_x, imputed[name], test_m)
         fixed[f"{name}_judge_accuracy"] = judge.accuracy(images(imputed[name]), test_y)
     log.info("%s baselines: %s", label, ", ".join(f"{n} RMSE {fixed[f'{n}_rmse']:.4f}" for n in BASELINES))
-    shown = shown_indices(test_y)
+    shown = first_of_each_class(test_y)
     rows = {"true": test_x[shown].view(-1, SIDE, SIDE).cpu().numpy(), "masked": masked_view(test_x[shown], test_m[shown])}
     first_gain = {}
 

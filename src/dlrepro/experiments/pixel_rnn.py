@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from dlrepro.models.pixel_rnn import PatchLSTM, from_patches, to_patches
 from dlrepro.report.summary import copy_from_runs, summary_folder
 from dlrepro.train.engine import Split, fit, schedule_text, start_stage
-from dlrepro.train.generative import Judge
+from dlrepro.train.generative import Judge, first_of_each_class
 from dlrepro.train.seeds import run_seeds
 from dlrepro.train.stats import mean_ci95
 from dlrepro.train.splits import load_splits
@@ -163,7 +163,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                                                   f"{b['bottom_mse']['mean']:.4f}" for k, b in baselines.items()))
 
     # a few test digits per class for the sample grid: true, top half, completion, baselines
-    shown = torch.cat([torch.nonzero(test_y == c).flatten()[:e["per_class"]] for c in range(10)])
+    shown = first_of_each_class(test_y, e["per_class"])
     grid = {"true": test_x[shown], "top half given": fixed["top_half_only"][shown]}
 
     patches = {name: to_patches(s.x, patch) for name, s in (("train", train_split), ("val", val_split))}

@@ -210,3 +210,9 @@ def traverse(decode, codes: torch.Tensor, span: float = 3.0, steps: int = 9) -> 
     lean = lean_degrees(images).view(dims, steps, n).mean(2)
     thickness = ink(images).view(dims, steps, n).mean(2)
     return Traversal(values.cpu(), lean.cpu(), thickness.cpu(), images.view(dims, steps, n, *images.shape[1:])[:, :, 0].cpu())
+
+
+def first_of_each_class(labels: torch.Tensor, per_class: int = 1, classes: int = N_CLASSES) -> torch.Tensor:
+    """The indices of the first `per_class` images of each class, class by class: the columns of
+    the sample grids."""
+    return torch.cat([torch.nonzero(labels == c).flatten()[:per_class] for c in range(classes)])
