@@ -26,6 +26,7 @@ import torch
 
 from dlrepro.models.gain import Gain, adversarial_loss, combine, discriminator_loss, hint, noise, observed_mse
 from dlrepro.report.summary import copy_from_runs, summary_folder
+from dlrepro.train import optim
 from dlrepro.train.engine import cpu_threads, progress, start_stage
 from dlrepro.train.seeds import run_seeds
 from dlrepro.train.splits import load_splits
@@ -168,8 +169,8 @@ def train_gain(x: torch.Tensor, m: torch.Tensor, val_x: torch.Tensor, val_m: tor
     g, t = values["gain"], values["train"]
     device = x.device
     model = Gain(x.shape[1], list(values["model"]["hidden"])).to(device)
-    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=t["lr"])
-    opt_g = torch.optim.Adam(model.generator.parameters(), lr=t["lr"])
+    opt_d = optim.Adam(model.discriminator.parameters(), lr=t["lr"])
+    opt_g = optim.Adam(model.generator.parameters(), lr=t["lr"])
     draws = torch.Generator(device).manual_seed(seed)  # noise and hints
     history = []
     for epoch in progress(range(1, t["epochs"] + 1), desc, "epoch"):

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from dlrepro.data import mnist
 from dlrepro.models.mlp import layer_features
 from dlrepro.report.summary import copy_from_runs, summary_folder
+from dlrepro.train import optim
 from dlrepro.train.engine import start_stage
 from dlrepro.train.seeds import run_seeds
 from dlrepro.train.splits import load_splits
@@ -50,7 +51,7 @@ def subset_probes(fit_x: torch.Tensor, fit_y: torch.Tensor, evals: list, subsets
         d, k, _ = x.shape
         weight = torch.zeros(d, n_classes, k, requires_grad=True)
         bias = torch.zeros(d, n_classes, 1, requires_grad=True)
-        opt = torch.optim.Adam([weight, bias], lr=lr)
+        opt = optim.Adam([weight, bias], lr=lr)
         target = fit_y.expand(d, -1)
         for _ in range(steps):
             logits = torch.baddbmm(bias, weight, x)                 # [d, c, n]

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from dlrepro.train import optim
+
 log = logging.getLogger(__name__)
 
 
@@ -103,23 +105,22 @@ def seed_everything(seed: int) -> torch.Generator:
 OPTIMIZERS = ("adam", "sgd", "momentum")
 
 
-def make_optimizer(name: str, params, lr: float, momentum: float = 0.9) -> torch.optim.Optimizer:
+def make_optimizer(name: str, params, lr: float, momentum: float = 0.9) -> optim.Optimizer:
     """adam, sgd (plain), or momentum (SGD with heavy-ball momentum of the given coefficient)."""
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
+        return optim.Adam(params, lr=lr)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr)
+        return optim.SGD(params, lr=lr)
     if name == "momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum)
+        return optim.SGD(params, lr=lr, momentum=momentum)
     raise ValueError(f"unknown optimizer {name!r} ({', '.join(OPTIMIZERS)})")
 
 
-def make_schedule(name: str, optimizer: torch.optim.Optimizer, total_steps: int):
+def make_schedule(name: str, optimizer: optim.Optimizer, total_steps: int) -> optim.Schedule:
     if name == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
+        return optim.Schedule(optimizer, optim.cosine(total_steps))
     if name == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+        return optim.Schedule(optimizer, lambda step: 1.0)
     raise ValueError(f"unknown lr_schedule {name!r} (cosine, constant)")
 
 
@@ -157,7 +158,7 @@ def evaluate(model: torch.nn.Module, split: Split, batch_size: int = 4096, loss_
         {"loss": loss_sum.item() / n, "accuracy": correct.item() / n}
 
 
-def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+def train_step(model: torch.nn.Module, opt: optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                loss_fn: LossFn | None = None, mask: torch.Tensor | None = None):
     """One optimisation step on a batch; returns the detached loss and logits (outputs)."""
     with _autocast(x.device):

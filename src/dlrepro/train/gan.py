@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from dlrepro.models.gan import Discriminator, Generator
+from dlrepro.train import optim
 from dlrepro.train.engine import progress
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def generator_loss(disc: Discriminator, fake: torch.Tensor, real: torch.Tensor, 
     return adversarial + reconstruction.weight * term, adversarial, term
 
 
-def gan_step(gen: Generator, disc: Discriminator, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+def gan_step(gen: Generator, disc: Discriminator, opt_g: optim.Optimizer, opt_d: optim.Optimizer,
              real: torch.Tensor, condition: torch.Tensor, reconstruction: Reconstruction | None = None,
              mismatched: torch.Tensor | None = None) -> torch.Tensor:
     """One discriminator step, then one generator step on the same generated batch (against the
@@ -103,10 +104,8 @@ def gan_step(gen: Generator, disc: Discriminator, opt_g: torch.optim.Optimizer, 
 
 
 def adam_pair(gen: Generator, disc: Discriminator, lr: float, betas: tuple[float, float]):
-    """Adam for each network; foreach (all tensors of a network in one op) also on the CPU, where
-    torch would loop over them (15% of a step of these small MLPs)."""
-    return (torch.optim.Adam(gen.parameters(), lr=lr, betas=tuple(betas), foreach=True),
-            torch.optim.Adam(disc.parameters(), lr=lr, betas=tuple(betas), foreach=True))
+    """Adam for each network (train.optim: all tensors of a network in one foreach op)."""
+    return optim.Adam(gen.parameters(), lr=lr, betas=betas), optim.Adam(disc.parameters(), lr=lr, betas=betas)
 
 
 def checkpoint_epochs(epochs: int, every: int) -> list[int]:
