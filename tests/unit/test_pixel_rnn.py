@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from dlrepro.experiments import pixel_rnn as P
-from dlrepro.models.pixel_rnn import PatchLSTM, from_patches, to_patches
+from dlrepro.models.pixel_rnn import FreeRunning, PatchLSTM, from_patches, to_patches
+from dlrepro.train.engine import Split
 from dlrepro.train.stats import mean_ci95
 
 
@@ -140,3 +141,49 @@ def test_the_model_standardises_its_inputs_and_starts_from_the_mean_pixel():
     patches = to_patches(images(2))
     with torch.no_grad():
         assert torch.allclose(scaled(patches), plain((patches - 0.2) / 0.3), atol=1e-6)
+
+
+def test_free_running_training_sees_what_completion_sees():
+    model, x = small_model(3), images(4)
+    patches = to_patches(x)
+    free = FreeRunning(model, 8)
+    logits = free(patches)
+    assert logits.shape == (4, 15, 49)
+    with torch.no_grad():
+        completed = to_patches(P.complete_images(model, x))
+        # its predictions of the bottom patches are the completion's, the top half's the teacher-forced ones
+        assert torch.allclose(torch.sigmoid(logits[:, 7:]), completed[:, 8:], atol=1e-6)
+        assert torch.allclose(logits[:, :7], model(patches)[:, :7], atol=1e-6)
+        scrambled = patches.clone()
+        scrambled[:, 8:] = torch.rand(4, 8, 49)
+        assert torch.equal(free(scrambled), logits)   # the true bottom half is never read
+    # the gradient flows through the fed-back predictions: under teacher forcing the last patch's
+    # logit depends on the output bias only directly (d logit_j / d bias = e_j), fed back it does not
+    for net, direct in ((free, False), (model, True)):
+        model.zero_grad()
+        net(patches)[:, -1, 0].sum().backward()
+        assert torch.equal(model.out.bias.grad == 0, torch.arange(49) != 0) is direct
+    with pytest.raises(ValueError, match="given"):
+        model(patches, 16)
+
+
+class StubJudge:
+    """What top_half_reader reads of a Judge: how it was trained (a small CNN here) and its seed."""
+    seed = 0
+    params = {"model": {"kind": "simple", "convs": [[4, 5]], "dense": [16]},
+              "train": {"optimizer": "adam", "lr": 0.01, "lr_schedule": "constant", "batch_size": 32, "epochs": 6}}
+
+
+@pytest.mark.parametrize("half", ["top", "bottom"])
+def test_the_top_half_reader_learns_from_the_top_half_only(half):
+    labels = torch.arange(2).repeat(150)                   # two classes: a bright or a dark stripe
+    x = torch.rand(300, 1, 28, 28, generator=torch.Generator().manual_seed(4)) * 0.3
+    rows = slice(3, 8) if half == "top" else slice(20, 25)
+    x[labels == 1, :, rows, :] += 0.7
+    train, val = Split(x[:200], labels[:200]), Split(x[200:250], labels[200:250])
+    predicted = P.top_half_reader(StubJudge(), train, val, x[250:], "test")
+    accuracy = (predicted == labels[250:]).double().mean().item()
+    if half == "top":
+        assert accuracy == 1.0
+    else:
+        assert accuracy < 0.8   # the stripe is in the zeroed half: nothing to read but noise

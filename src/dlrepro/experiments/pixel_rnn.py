@@ -1,10 +1,12 @@
 """REFERENCE.md pixel-rnn: complete the bottom half of a digit from its top half, patch by patch.
 
 The image is 16 patches of 7x7 in raster order; stacked LSTMs (64/128/64) and a linear output
-(sigmoid: pixels in [0, 1]) predict the next patch (models/pixel_rnn.py), trained with teacher
-forcing on MNIST training images, the best epoch picked by the teacher-forced MSE on the
-validation split. Completion: the first 8 patches (the top half) of a test image are given, the
-bottom 8 generated one after another, each prediction fed back in, the whole batch at once.
+(sigmoid: pixels in [0, 1]) predict the next patch (models/pixel_rnn.py), trained on MNIST
+training images either as it completes (train.inputs predicted: the bottom half's inputs are its
+own predictions) or with teacher forcing (true), the best epoch picked by the MSE of completed
+bottom halves on the validation split. Completion: the first 8 patches (the top half) of a test
+image are given, the bottom 8 generated one after another, each prediction fed back in, the
+whole batch at once.
 
 Measured on test images: the MSE of the completed bottom halves against the true ones (per
 pixel, in [0, 1]); the teacher-forced next-patch MSE (patches 2 to 16, each from the true
@@ -12,9 +14,12 @@ patches before it: what the original's "validation MSE 0.1061" most likely was);
 accuracy on the completed images against their true labels (the write-up claimed "98-99%"
 without measuring it). Beside them, on the same images, two baselines without learning: the
 bottom half of the mean training image, and the bottom half of the training image whose top half
-is nearest (Euclidean); and as context the judge on the true images (the ceiling) and on the top
-halves alone (bottom zeroed). Baselines do not depend on the seed: their 95% intervals are over
-test images; the model's are over seeds.
+is nearest (Euclidean); and as context the judge on the true images, the judge on the top halves
+alone (bottom zeroed), and the top-half reader: the judge's CNN trained, as the judge was, on top
+halves alone. A completion adds nothing its top half does not hold, so the reader's accuracy
+estimates the most any completion can reach (an estimate, not a bound: another reader could do
+better). Baselines do not depend on the seed: their 95% intervals are over test images; the
+model's are over seeds.
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from dlrepro.models.pixel_rnn import PatchLSTM, from_patches, to_patches
+from dlrepro.models import cnn
+from dlrepro.models.pixel_rnn import FreeRunning, PatchLSTM, from_patches, to_patches
 from dlrepro.report.summary import copy_from_runs, summary_folder
-from dlrepro.train.engine import Split, fit, schedule_text, start_stage
-from dlrepro.train.generative import Judge, first_of_each_class
+from dlrepro.train.engine import Split, fit, schedule_text, seed_everything, start_stage
+from dlrepro.train.generative import N_CLASSES, Judge, first_of_each_class
 from dlrepro.train.seeds import run_seeds
 from dlrepro.train.stats import mean_ci95
 from dlrepro.train.splits import load_splits
@@ -37,12 +43,14 @@ log = logging.getLogger(__name__)
 SIZE = 28
 BATCH = 4096  # images per forward pass when measuring
 
+NO_MSE = {"mean": None, "low": None, "high": None}  # a row that completes no image
 # What the measures table compares, in the page's order: (key, what it is).
 METHODS = {
     "pixel_rnn": "pixel-rnn completion",
     "mean_image": "baseline: bottom half of the mean training image",
     "nearest_neighbour": "baseline: bottom half of the training image with the nearest top half",
     "top_half_only": "context: top half only (bottom zeroed)",
+    "top_half_reader": "context: the judge's CNN trained on top halves alone (what the top half tells)",
     "true_images": "context: the true test images (the judge's ceiling)",
 }
 
@@ -100,6 +108,24 @@ def teacher_forced_mse(model: PatchLSTM, images: torch.Tensor, batch: int = BATC
     return per_patch.mean().item(), per_patch[:, given - 1:].mean().item()
 
 
+def top_half_reader(judge: Judge, train: Split, val: Split, test_x: torch.Tensor, label: str) -> torch.Tensor:
+    """The judge's CNN trained as the judge was (its params and seed, best validation epoch) on
+    images whose bottom half is zeroed; its predicted label for each of test_x's top halves."""
+    blank = torch.zeros_like(train.x[:1])
+    t = judge.params["train"]
+    generator = seed_everything(judge.seed)
+    model = cnn.build(judge.params["model"], 1, SIZE, N_CLASSES).to(train.x.device)
+    result = fit(model, Split(with_bottom(train.x, blank), train.y), Split(with_bottom(val.x, blank), val.y),
+                 epochs=t["epochs"], batch_size=t["batch_size"], optimizer=t["optimizer"], lr=t["lr"],
+                 lr_schedule=t["lr_schedule"], generator=generator, desc=f"{label}: top-half reader",
+                 max_steps=t.get("steps"))
+    model.load_state_dict(result.best_state)
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model(with_bottom(test_x[i:i + BATCH], blank)).argmax(1)
+                          for i in range(0, len(test_x), BATCH)])
+
+
 def judge_correct(judge, images: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, torch.Tensor]:
     """For each named set of images, whether the judge reads each image as its label (a bool per image)."""
     return {name: judge.predict(x) == labels for name, x in images.items()}
@@ -108,6 +134,11 @@ def judge_correct(judge, images: dict[str, torch.Tensor], labels: torch.Tensor) 
 def per_class(correct: torch.Tensor, labels: torch.Tensor, classes: int = 10) -> list[float]:
     return [correct[labels == c].double().mean().item() if (labels == c).any() else float("nan")
             for c in range(classes)]
+
+
+# train.inputs: what the LSTM reads for the bottom half's patches in training
+TRAINING_INPUTS = {"predicted": "with its own predictions fed back for the bottom half, as in completion",
+                   "true": "with teacher forcing (the true patches as inputs)"}
 
 
 def loss_function(name: str):
@@ -122,9 +153,10 @@ def loss_function(name: str):
 
 def describe(values: dict) -> str:
     m, t = values["model"], values["train"]
+    how = TRAINING_INPUTS[t["inputs"]]
     return (f"{(SIZE // m['patch']) ** 2} patches of {m['patch']}×{m['patch']} in raster order (standardised), LSTM "
             f"{'/'.join(map(str, m['hidden']))} → linear {m['patch'] ** 2} (sigmoid, bias starting at the mean "
-            f"pixel), {t['loss'].upper()} with teacher forcing; {schedule_text(t)}")
+            f"pixel), {t['loss'].upper()} {how}; {schedule_text(t)}; best epoch by validation completion MSE")
 
 
 def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
@@ -152,15 +184,19 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
              "nearest_neighbour": with_bottom(test_x, train_split.x[nearest]),
              "top_half_only": with_bottom(test_x, torch.zeros_like(test_x[:1])),
              "true_images": test_x}
+    if t["inputs"] not in TRAINING_INPUTS:
+        raise ValueError(f"{label}: train.inputs must be one of {', '.join(TRAINING_INPUTS)}, got {t['inputs']!r}")
     fixed_correct = judge_correct(judge, fixed, test_y)
+    fixed_correct["top_half_reader"] = top_half_reader(judge, train_split, val_split, test_x, label) == test_y
     # the baselines do not depend on the seed: their intervals are over test images
     baselines = {k: {"judge_accuracy": mean_ci95(fixed_correct[k].double().cpu().numpy(), (0, 1)),
-                     "bottom_mse": mean_ci95(bottom_mse(fixed[k], test_x).double().cpu().numpy(), (0, 1))}
-                 for k in fixed}
+                     "bottom_mse": (mean_ci95(bottom_mse(fixed[k], test_x).double().cpu().numpy(), (0, 1))
+                                    if k in fixed else None)}  # the reader completes nothing
+                 for k in fixed_correct}
     class_rows = [{"method": k, "seed": None, **dict(enumerate(per_class(c, test_y)))}
                   for k, c in fixed_correct.items()]
-    log.info("%s baselines: %s", label, ", ".join(f"{k} judge {b['judge_accuracy']['mean']:.4f} mse "
-                                                  f"{b['bottom_mse']['mean']:.4f}" for k, b in baselines.items()))
+    log.info("%s baselines, judge accuracy: %s", label,
+             ", ".join(f"{k} {b['judge_accuracy']['mean']:.4f}" for k, b in baselines.items()))
 
     # a few test digits per class for the sample grid: true, top half, completion, baselines
     shown = first_of_each_class(test_y, e["per_class"])
@@ -170,20 +206,23 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     train_patches = Split(patches["train"], patches["train"])
     val_patches = Split(patches["val"], patches["val"])
     loss_fn = loss_function(t["loss"])
-
-    def score(model):
-        mse, _ = teacher_forced_mse(model, val_split.x)
-        completion = bottom_mse(complete_images(model, val_split.x), val_split.x).mean().item()
-        return {"score": -mse, "teacher_forced_mse": mse, "completion_mse": completion}
+    given = (SIZE // patch) ** 2 // 2  # the top half's patches
 
     def train_one(seed: int, generator: torch.Generator, seed_dir: Path):
         model = PatchLSTM(m["hidden"], patch, pixel_mean, pixel_std).to(device)
-        result = fit(model, train_patches, val_patches, epochs=t["epochs"], batch_size=t["batch_size"],
+        trained = FreeRunning(model, given) if t["inputs"] == "predicted" else model
+
+        def score(_):
+            mse, _ = teacher_forced_mse(model, val_split.x)
+            completion = bottom_mse(complete_images(model, val_split.x), val_split.x).mean().item()
+            return {"score": -completion, "teacher_forced_mse": mse, "completion_mse": completion}
+
+        result = fit(trained, train_patches, val_patches, epochs=t["epochs"], batch_size=t["batch_size"],
                      optimizer=t["optimizer"], lr=t["lr"], lr_schedule=t["lr_schedule"], generator=generator,
                      desc=f"{label} seed {seed}", loss_fn=loss_fn, score_fn=score)
         for row in result.history:
-            row.pop("val_score")  # the negated val_teacher_forced_mse that picked the best epoch
-        model.load_state_dict(result.best_state)
+            row.pop("val_score")  # the negated val_completion_mse that picked the best epoch
+        trained.load_state_dict(result.best_state)
         torch.save(model.state_dict(), seed_dir / "model.pt")
         completed = complete_images(model, test_x)
         correct = judge_correct(judge, {"pixel_rnn": completed}, test_y)["pixel_rnn"]
@@ -192,7 +231,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
             grid["pixel-rnn completion"] = completed[shown]
         tf_all, tf_bottom = teacher_forced_mse(model, test_x)
         best = result.history[result.best_epoch - 1]
-        return {"best_epoch": result.best_epoch, "val_teacher_forced_mse": best["val_teacher_forced_mse"],
+        return {"best_epoch": result.best_epoch, "val_completion_mse": best["val_completion_mse"],
                 "completion_judge_accuracy": correct.double().mean().item(),
                 "completion_mse": bottom_mse(completed, test_x).mean().item(),
                 "teacher_forced_mse": tf_all, "teacher_forced_bottom_mse": tf_bottom}, result.history
@@ -209,18 +248,17 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                                  col_names=[str(int(y)) for y in test_y[shown].cpu()])
         pd.DataFrame(class_rows).to_csv(runs_tmp / "per_class.csv", index=False, float_format="%.6f")
         panels = [figures.Panel("train_loss", "training loss"), figures.Panel("val_loss", "validation loss"),
-                  figures.Panel("val_teacher_forced_mse", "val. MSE, next patch"),
-                  figures.Panel("val_completion_mse", "val. MSE, completed half")]
+                  figures.Panel("val_completion_mse", "val. MSE, completed half"),
+                  figures.Panel("val_teacher_forced_mse", "val. MSE, next patch (teacher-forced)")]
         figures.history_panels({f"seed {s}": [pd.DataFrame(h)] for s, h in histories.items()}, panels,
-                               runs_tmp / "curves.png", f"{label}: teacher-forced training", columns=4)
+                               runs_tmp / "curves.png", f"{label}: training", columns=4)
 
     data = {"source": data_meta["source"], "dataset": data_meta["dataset"], "n_train": len(train_split),
             "n_val": len(val_split), "n_test": n_test}
-    half = (SIZE // patch) ** 2 // 2
-    setting = (f"{describe(values)}; the bottom {half} patches generated from the top {half} on "
+    setting = (f"{describe(values)}; the bottom {given} patches generated from the top {given} on "
                f"{'all' if n_test == len(test_split) else 'the first'} {n_test} test images, read by the judge")
     summary = {k: (0, 1) for k in ("completion_judge_accuracy", "completion_mse", "teacher_forced_mse",
-                                    "teacher_forced_bottom_mse", "val_teacher_forced_mse")}
+                                    "teacher_forced_bottom_mse", "val_completion_mse")}
     n_params = sum(p.numel() for p in PatchLSTM(m["hidden"], patch).parameters())
     extra = {"baselines": baselines, "n_parameters": n_params,
              "judge": {"seed": judge.seed, "test_accuracy": judge.test_accuracy}}
@@ -245,7 +283,7 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
                 acc, mse = r["completion_judge_accuracy"], r["completion_mse"]
                 over = f"{acc['n']} seeds"
             else:
-                acc, mse = r["baselines"][key]["judge_accuracy"], r["baselines"][key]["bottom_mse"]
+                acc, mse = r["baselines"][key]["judge_accuracy"], r["baselines"][key]["bottom_mse"] or NO_MSE
                 over = f"{acc['n']} test images"
             rows.append({"variant": v, "method": key, "what": text, "judge_accuracy": acc["mean"],
                          "accuracy_low": acc["low"], "accuracy_high": acc["high"], "bottom_mse": mse["mean"],

@@ -2,9 +2,10 @@
 
 A 28x28 image is read as a sequence of 16 patches of 7x7 in raster order (left to right, top to
 bottom), each flattened to 49 values. Stacked LSTMs (64, 128, 64 units, as the original) and a
-linear layer predict the next patch from the patches so far: trained with teacher forcing (the
-true patches as inputs), used autoregressively to complete an image whose top half (the first 8
-patches) is given, each predicted patch fed back in as the next input.
+linear layer predict the next patch from the patches so far. Used autoregressively to complete an
+image whose top half (the first 8 patches) is given, each predicted patch fed back in as the next
+input; trained either the same way (FreeRunning: the bottom half's inputs are its own predictions)
+or with teacher forcing (the true patches as inputs).
 """
 
 from __future__ import annotations
@@ -64,23 +65,39 @@ class PatchLSTM(nn.Module):
             new.append(state)
         return self.out(x), new
 
-    def forward(self, patches: torch.Tensor) -> torch.Tensor:
-        """Teacher forcing: the logits of patches 1..P-1, each from the true patches before it."""
-        return self.step(patches[:, :-1])[0]
+    def forward(self, patches: torch.Tensor, given: int | None = None) -> torch.Tensor:
+        """The logits of patches 1..P-1. given None: each from the true patches before it (teacher
+        forcing). Otherwise the first `given` patches are read as they are and every later input is
+        the model's own prediction (the sigmoid of its logits) fed back, as in completion; gradients
+        flow through the fed-back predictions. Reads nothing of patches beyond the first `given`."""
+        if given is None:
+            return self.step(patches[:, :-1])[0]
+        total = patches.shape[1]
+        if not 0 < given < total:
+            raise ValueError(f"PatchLSTM: given must be between 1 and {total - 1}, got {given}")
+        logits, states = self.step(patches[:, :given])
+        out = [logits]
+        for _ in range(given, total - 1):
+            logits, states = self.step(torch.sigmoid(logits[:, -1:]), states)
+            out.append(logits)
+        return torch.cat(out, 1)
 
     @torch.no_grad()
     def complete(self, patches: torch.Tensor, given: int) -> torch.Tensor:
         """Every image's first `given` patches as they are, the rest generated one patch at a time
-        (the predicted pixel means, sigmoid of the logits, fed back as the next input), the whole
-        batch at once. Reads nothing of patches beyond the first `given`."""
-        total = patches.shape[1]
-        if not 0 < given < total:
-            raise ValueError(f"complete: given must be between 1 and {total - 1}, got {given}")
-        logits, states = self.step(patches[:, :given])
-        out = [patches[:, :given]]
-        for t in range(given, total):
-            nxt = torch.sigmoid(logits[:, -1:].float()).to(patches.dtype)
-            out.append(nxt)
-            if t + 1 < total:
-                logits, states = self.step(nxt, states)
-        return torch.cat(out, 1)
+        (each predicted patch's pixel means fed back as the next input), the whole batch at once."""
+        logits = self(patches, given)
+        return torch.cat([patches[:, :given], torch.sigmoid(logits[:, given - 1:].float()).to(patches.dtype)], 1)
+
+
+class FreeRunning(nn.Module):
+    """A PatchLSTM trained as it completes (for engine.fit): after the first `given` patches it
+    reads its own predictions, not the true patches, so training sees the inputs completion will
+    give it (teacher forcing never does: its errors compound when fed back)."""
+
+    def __init__(self, model: PatchLSTM, given: int):
+        super().__init__()
+        self.model, self.given = model, given
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        return self.model(patches, self.given)
