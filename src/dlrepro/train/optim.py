@@ -12,7 +12,7 @@ step, bit for bit in float32 and float64.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import torch
 
@@ -37,8 +37,12 @@ class Optimizer:
                 elif p.grad is not None:
                     p.grad.zero_()
 
-    def _with_grads(self, group: dict) -> list[torch.Tensor]:
-        return [p for p in group["params"] if p.grad is not None]
+    def _groups_with_grads(self) -> Iterator[tuple[dict, list[torch.Tensor]]]:
+        """Each group and its parameters that have a gradient (groups with none skipped, as torch does)."""
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if params:
+                yield group, params
 
 
 class SGD(Optimizer):
@@ -49,10 +53,7 @@ class SGD(Optimizer):
 
     @torch.no_grad()
     def step(self) -> None:
-        for group in self.param_groups:
-            params = self._with_grads(group)
-            if not params:
-                continue
+        for group, params in self._groups_with_grads():
             grads = [p.grad for p in params]
             if group["momentum"]:
                 buffers = []
@@ -76,10 +77,7 @@ class Adam(Optimizer):
 
     @torch.no_grad()
     def step(self) -> None:
-        for group in self.param_groups:
-            params = self._with_grads(group)
-            if not params:
-                continue
+        for group, params in self._groups_with_grads():
             beta1, beta2 = group["betas"]
             states = []
             for p in params:
