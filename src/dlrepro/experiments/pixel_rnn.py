@@ -173,6 +173,8 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     patch = m["patch"]
     if SIZE % (2 * patch):
         raise ValueError(f"{label}: patch {patch} must split 28 rows into two halves of whole patches")
+    if t["inputs"] not in TRAINING_INPUTS:
+        raise ValueError(f"{label}: train.inputs must be one of {', '.join(TRAINING_INPUTS)}, got {t['inputs']!r}")
     n_test = len(test_split) if e["n_test"] is None else min(e["n_test"], len(test_split))
     test_x, test_y = test_split.x[:n_test], test_split.y[:n_test]
 
@@ -184,8 +186,6 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
              "nearest_neighbour": with_bottom(test_x, train_split.x[nearest]),
              "top_half_only": with_bottom(test_x, torch.zeros_like(test_x[:1])),
              "true_images": test_x}
-    if t["inputs"] not in TRAINING_INPUTS:
-        raise ValueError(f"{label}: train.inputs must be one of {', '.join(TRAINING_INPUTS)}, got {t['inputs']!r}")
     fixed_correct = judge_correct(judge, fixed, test_y)
     fixed_correct["top_half_reader"] = top_half_reader(judge, train_split, val_split, test_x, label) == test_y
     # the baselines do not depend on the seed: their intervals are over test images
