@@ -148,3 +148,24 @@ def test_written_clips_are_byte_stable(tmp_path):
         (tmp_path / out).mkdir()
         speech_figures.write_clips(tmp_path / out, [("a", "a", wav(0.1))], RATE)
     assert (tmp_path / "one/audio/a.wav").read_bytes() == (tmp_path / "two/audio/a.wav").read_bytes()
+
+
+def test_tile_puts_each_image_in_its_cell_with_white_gaps_and_white_for_missing_cells():
+    grey = np.full((2, 4, 4), 0.25, dtype=np.float32)          # two grey floats
+    colour = np.zeros((1, 3, 4, 4), dtype=np.uint8)            # one red uint8, channels first
+    colour[:, 0] = 255
+    canvas = image_figures.tile([grey, colour], gap=1)
+    assert canvas.shape == (2 * 4 + 1, 2 * 4 + 1, 3)
+    assert np.all(canvas[:4, :4] == 0.25) and np.all(canvas[:4, 5:] == 0.25)
+    assert np.all(canvas[4] == 1.0) and np.all(canvas[:, 4] == 1.0)     # the gaps
+    assert np.all(canvas[5:, :4] == [1.0, 0.0, 0.0])                     # red, scaled from uint8
+    assert np.all(canvas[5:, 5:] == 1.0)                                 # the second row's missing cell
+
+
+def test_image_grid_labels_rows_and_columns_at_their_cells(figures):
+    rows = [np.zeros((3, 28, 28), dtype=np.float32) for _ in range(2)]
+    image_figures.image_grid(rows, ["first", "second"], "grid.png", "t", col_names=["a", "b", "c"])
+    ax = figures["grid.png"].axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["first", "second"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    assert np.allclose(ax.get_xticks(), [13.5, 43.5, 73.5]) and np.allclose(ax.get_yticks(), [13.5, 43.5])

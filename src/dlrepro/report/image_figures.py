@@ -115,30 +115,51 @@ def curves_panels(results_dir: str | Path, panels: dict[str, dict[str, str]], pa
     save(fig, path)
 
 
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    """H x W x 3 floats in [0, 1] from H x W, C x H x W or H x W x C, uint8 or floats."""
+    img = np.asarray(image, dtype=np.float32)
+    img = img / 255 if img.max() > 1.0 else img
+    if img.ndim == 3 and img.shape[0] in (1, 3):
+        img = img.transpose(1, 2, 0)
+    if img.ndim == 2:
+        img = img[..., None]
+    return np.clip(np.broadcast_to(img, (*img.shape[:2], 3)), 0, 1)
+
+
+def tile(rows: list[np.ndarray], gap: int = 2) -> np.ndarray:
+    """One RGB picture of rows of images, cells the size of the largest image, `gap` white pixels
+    between them; a row shorter than the longest ends in white."""
+    cells = [[_as_rgb(image) for image in images] for images in rows]
+    h = max(c.shape[0] for row in cells for c in row)
+    w = max(c.shape[1] for row in cells for c in row)
+    n_cols = max(len(row) for row in cells)
+    canvas = np.ones((len(rows) * (h + gap) - gap, n_cols * (w + gap) - gap, 3), dtype=np.float32)
+    for r, row in enumerate(cells):
+        for c, cell in enumerate(row):
+            top, left = r * (h + gap), c * (w + gap)
+            canvas[top:top + cell.shape[0], left:left + cell.shape[1]] = cell
+    return canvas
+
+
 def image_grid(rows: list[np.ndarray], row_names: list[str], path: str | Path, title: str,
                col_names: list[str] | None = None) -> None:
-    """Rows of images (each n x C x H x W or n x H x W, uint8 or floats in [0, 1])."""
+    """Rows of images (each n x C x H x W or n x H x W, uint8 or floats in [0, 1]), tiled into one
+    picture and drawn by a single imshow (one axes per image cost a second a grid)."""
     n_cols = max(len(r) for r in rows)
-    fig, axes = plt.subplots(len(rows), n_cols, figsize=(1.1 * n_cols + 1, 1.15 * len(rows) + 0.6), squeeze=False)
-    for r, (images, name) in enumerate(zip(rows, row_names)):
-        for c in range(n_cols):
-            ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c < len(images):
-                img = np.asarray(images[c], dtype=float)
-                img = img / 255 if img.max() > 1.0 else img
-                if img.ndim == 3:
-                    img = img.transpose(1, 2, 0) if img.shape[0] in (1, 3) else img
-                    img = img[..., 0] if img.shape[-1] == 1 else img
-                ax.imshow(np.clip(img, 0, 1), cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
-            else:
-                ax.axis("off")
-            if c == 0:
-                ax.set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
-            if r == 0 and col_names:
-                ax.set_title(col_names[c], fontsize=7)
-    fig.suptitle(title)
+    gap = 2
+    canvas = tile(rows, gap)
+    cell_h = (canvas.shape[0] + gap) / len(rows)
+    cell_w = (canvas.shape[1] + gap) / n_cols
+    fig, ax = plt.subplots(figsize=(1.1 * n_cols + 1, 1.15 * len(rows) + 0.6))
+    ax.imshow(canvas, interpolation="nearest")
+    ax.set_yticks([(r + 0.5) * cell_h - gap / 2 - 0.5 for r in range(len(rows))], row_names, fontsize=7)
+    ax.set_xticks([(c + 0.5) * cell_w - gap / 2 - 0.5 for c in range(n_cols)] if col_names else [],
+                  col_names or [], fontsize=7)
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(title)
     save(fig, path)
 
 
