@@ -128,13 +128,14 @@ def test_backward_accumulates_parameter_gradients():
     assert all(not p.grad.any() for p in layer.parameters())
 
 
-def test_float32_input_gives_float32():
+def test_output_dtype_follows_a_float_input():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
     for layer in (conv.Conv2d(3, 2, 3, padding=1, rng=rng), conv.MaxPool2d(2), conv.MeanPool2d(2), conv.Flatten()):
         out = layer.forward(x)
         assert out.dtype == np.float32
         assert layer.backward(np.ones_like(out)).dtype == np.float32
+    assert conv.Conv1d(1, 1, 2, rng=rng).forward(np.arange(4).reshape(1, 1, 4)).dtype == np.float64
 
 
 def test_distributed_cnn_refuses_weights_that_are_not_shared():

@@ -129,6 +129,8 @@ class _ConvNd(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating):  # computing in an integer input's dtype would truncate
+            x = x.astype(self.weight.data.dtype)
         name = type(self).__name__
         _check_input(name, x, self.dims, self.weight.data.shape[1])
         padded = np.pad(x, ((0, 0), (0, 0), *((p, p) for p in self.padding))) if any(self.padding) else x
