@@ -9,7 +9,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlrepro.mytorch.ctc import CTCLoss, _log_softmax
+from dlrepro.mytorch.ctc import CTCLoss
+from dlrepro.mytorch.loss import log_softmax
 from dlrepro.mytorch.decode import beam_search, greedy
 from dlrepro.mytorch.proof.compare import TOLERANCE, relative_error
 from dlrepro.mytorch.proof.recurrent import (CHECKS, ctc_quantities, sequence_probabilities,
@@ -30,7 +31,7 @@ def test_check_within_tolerance(check):
        width=st.integers(1, 6), seed=SEEDS)
 def test_a_narrower_beam_never_finds_a_more_probable_sequence(steps, classes, blank_at, width, seed):
     blank = int(blank_at * classes)
-    log_probs = _log_softmax(2.0 * np.random.default_rng(seed).standard_normal((steps, classes)))
+    log_probs = log_softmax(2.0 * np.random.default_rng(seed).standard_normal((steps, classes)))
     truth = sequence_probabilities(log_probs, blank)
     wide = beam_search(log_probs, classes**steps, blank)
     narrow = beam_search(log_probs, width, blank)
@@ -70,7 +71,7 @@ def test_backprop_through_random_lengths_matches_torch(kind, steps, batch, layer
 
 
 def test_a_target_longer_than_its_input_has_infinite_loss_and_nan_gradient_as_torch():
-    log_probs = _log_softmax(np.random.default_rng(0).standard_normal((4, 3, 4)))
+    log_probs = log_softmax(np.random.default_rng(0).standard_normal((4, 3, 4)))
     # "a b c" needs 3 frames and "a a" 3 (a blank between the repeats); the second has only 2.
     targets, input_lengths, target_lengths = np.array([[1, 2, 3], [1, 1, 0], [1, 1, 0]]), [2, 2, 3], [3, 2, 2]
     ctc = CTCLoss(reduction="none")

@@ -13,16 +13,6 @@ from .module import Module
 REDUCTIONS = ("mean", "sum", "none")
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
-def _log_softmax_backward(grad_log_probs: np.ndarray, log_probs: np.ndarray) -> np.ndarray:
-    """dL/dlogits from dL/dlog_probs, where log_probs = log_softmax(logits) over the last axis."""
-    return grad_log_probs - np.exp(log_probs) * grad_log_probs.sum(axis=-1, keepdims=True)
-
-
 def _shift(values: np.ndarray, by: int) -> np.ndarray:
     """values[..., s - by] at s along the last axis (by > 0: from the left, by < 0: from the right),
     -inf (log 0) where s - by falls outside."""

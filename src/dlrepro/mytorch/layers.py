@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from dlrepro.mytorch.module import Module, Parameter
+from dlrepro.mytorch.module import Module, Parameter, uniform_parameter
 
 # W. J. Cody, "Rational Chebyshev approximations for the error function", Math. Comp. 23 (1969),
 # coefficients as in his CALERF (netlib specfun): erf on |x| <= 0.46875 from a rational function
@@ -85,9 +85,11 @@ def _erfc(x: np.ndarray) -> np.ndarray:
         return np.where(small, 1.0 - _erf_small(np.where(small, x, 0.0)), large)
 
 
-def _uniform(rng: np.random.Generator, bound: float, shape, dtype) -> np.ndarray:
-    """U(−bound, bound) drawn in float64 and then cast, so float32 and float64 layers start alike."""
-    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """1/(1+e^{−x}), computed from e^{−|x|} so no exponential overflows."""
+    x = np.asarray(x)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0, e) / (1.0 + e)
 
 
 class Linear(Module):
@@ -97,8 +99,8 @@ class Linear(Module):
                  dtype=np.float64):
         self.in_features, self.out_features = in_features, out_features
         bound = 1.0 / math.sqrt(in_features) if in_features else 0.0
-        self.weight = Parameter(_uniform(rng, bound, (out_features, in_features), dtype))
-        self.bias = Parameter(_uniform(rng, bound, (out_features,), dtype)) if bias else None
+        self.weight = uniform_parameter(rng, bound, (out_features, in_features), dtype)
+        self.bias = uniform_parameter(rng, bound, (out_features,), dtype) if bias else None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
@@ -127,12 +129,8 @@ class Identity(Module):
 
 
 class Sigmoid(Module):
-    """1/(1+e^{−x}), computed from e^{−|x|} so no exponential overflows."""
-
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x)
-        e = np.exp(-np.abs(x))
-        self.y = np.where(x >= 0, 1.0, e) / (1.0 + e)
+        self.y = sigmoid(x)
         return self.y
 
     def backward(self, grad: np.ndarray) -> np.ndarray:

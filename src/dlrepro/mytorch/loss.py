@@ -6,6 +6,18 @@ from __future__ import annotations
 import numpy as np
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log softmax over the last axis; subtracting each row's maximum first, so logits in the
+    thousands neither overflow nor lose the small differences between them."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def log_softmax_backward(grad_log_probs: np.ndarray, log_probs: np.ndarray) -> np.ndarray:
+    """dL/dlogits from dL/dlog_probs, where log_probs = log_softmax(logits) over the last axis."""
+    return grad_log_probs - np.exp(log_probs) * grad_log_probs.sum(axis=-1, keepdims=True)
+
+
 class Loss:
     def __call__(self, prediction: np.ndarray, target: np.ndarray) -> float:
         return self.forward(prediction, target)
@@ -19,8 +31,7 @@ class Loss:
 
 class SoftmaxCrossEntropy(Loss):
     """Mean over the batch of −log softmax(logits)[target], as torch.nn.CrossEntropyLoss with integer
-    class targets. Logits (N, C), targets (N,) in [0, C). The log-sum-exp subtracts each row's maximum,
-    so logits in the thousands neither overflow nor lose the small differences between them."""
+    class targets. Logits (N, C), targets (N,) in [0, C)."""
 
     def forward(self, logits: np.ndarray, target: np.ndarray) -> float:
         logits, target = np.asarray(logits), np.asarray(target)
@@ -33,9 +44,7 @@ class SoftmaxCrossEntropy(Loss):
         if target.size and (target.min() < 0 or target.max() >= classes):
             raise ValueError(f"SoftmaxCrossEntropy: targets must lie in [0, {classes}), got "
                              f"{target.min()}..{target.max()}")
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_sum_exp = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        log_probs = shifted - log_sum_exp
+        log_probs = log_softmax(logits)
         self.probs, self.target = np.exp(log_probs), target
         return float(-log_probs[np.arange(n), target].mean())
 

@@ -12,6 +12,12 @@ class Parameter:
         self.grad = np.zeros_like(self.data)
 
 
+def uniform_parameter(rng: np.random.Generator, bound: float, shape: tuple[int, ...], dtype) -> Parameter:
+    """U(−bound, bound), torch's initialisation of every layer here, drawn in float64 and then cast,
+    so float32 and float64 layers start from the same values."""
+    return Parameter(rng.uniform(-bound, bound, size=shape).astype(dtype))
+
+
 class Module:
     """A layer: `forward(x)` then `backward(grad_of_output) -> grad_of_input`.
 

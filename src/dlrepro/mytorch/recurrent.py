@@ -8,16 +8,8 @@ batch_first=False), so a torch twin can take the weights as they are.
 """
 import numpy as np
 
-from .module import Module, Parameter
-
-
-def _uniform(rng: np.random.Generator, bound: float, shape: tuple[int, ...], dtype) -> Parameter:
-    return Parameter(rng.uniform(-bound, bound, size=shape).astype(dtype))
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    # Through tanh, so that large negative inputs do not overflow exp.
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+from .layers import Linear, sigmoid
+from .module import Module, uniform_parameter
 
 
 def _check_step_input(name: str, x: np.ndarray, input_size: int, h: np.ndarray | None, hidden_size: int) -> None:
@@ -36,10 +28,10 @@ class _Cell(Module):
         self.input_size, self.hidden_size = input_size, hidden_size
         bound = 1.0 / np.sqrt(hidden_size)  # torch's reset_parameters: every tensor U(±1/sqrt(hidden))
         rows = self.gates * hidden_size
-        self.weight_ih = _uniform(rng, bound, (rows, input_size), dtype)
-        self.weight_hh = _uniform(rng, bound, (rows, hidden_size), dtype)
-        self.bias_ih = _uniform(rng, bound, (rows,), dtype)
-        self.bias_hh = _uniform(rng, bound, (rows,), dtype)
+        self.weight_ih = uniform_parameter(rng, bound, (rows, input_size), dtype)
+        self.weight_hh = uniform_parameter(rng, bound, (rows, hidden_size), dtype)
+        self.bias_ih = uniform_parameter(rng, bound, (rows,), dtype)
+        self.bias_hh = uniform_parameter(rng, bound, (rows,), dtype)
         self._caches: list[tuple] = []
 
     def reset_cache(self) -> None:
@@ -97,8 +89,8 @@ class GRUCell(_Cell):
         H = self.hidden_size
         from_x = x @ self.weight_ih.data.T + self.bias_ih.data
         from_h = h @ self.weight_hh.data.T + self.bias_hh.data
-        r = _sigmoid(from_x[:, :H] + from_h[:, :H])
-        z = _sigmoid(from_x[:, H:2 * H] + from_h[:, H:2 * H])
+        r = sigmoid(from_x[:, :H] + from_h[:, :H])
+        z = sigmoid(from_x[:, H:2 * H] + from_h[:, H:2 * H])
         hidden_n = from_h[:, 2 * H:]  # W_hn h + b_hn: r scales it, so its gradient needs it
         n = np.tanh(from_x[:, 2 * H:] + r * hidden_n)
         h_new = (1.0 - z) * n + z * h
@@ -199,21 +191,17 @@ class GRUClassifier(Module):
     def __init__(self, input_size: int, hidden_size: int, num_classes: int, rng: np.random.Generator,
                  num_layers: int = 1, dtype=np.float64):
         self.gru = GRU(input_size, hidden_size, rng, num_layers, dtype)
-        bound = 1.0 / np.sqrt(hidden_size)
-        self.weight = _uniform(rng, bound, (num_classes, hidden_size), dtype)
-        self.bias = _uniform(rng, bound, (num_classes,), dtype)
+        self.head = Linear(hidden_size, num_classes, rng=rng, dtype=dtype)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         outputs, _ = self.gru.forward(x)
-        self._last = outputs[-1]
         self._output_shape = outputs.shape
-        return self._last @ self.weight.data.T + self.bias.data
+        return self.head(outputs[-1])
 
     def backward(self, grad_logits: np.ndarray) -> np.ndarray:
         """dL/dlogits (N, classes) -> dL/dx (T, N, F)."""
-        self.weight.grad += grad_logits.T @ self._last
-        self.bias.grad += grad_logits.sum(axis=0)
-        grad_outputs = np.zeros(self._output_shape, dtype=np.result_type(grad_logits, self._last))
-        grad_outputs[-1] = grad_logits @ self.weight.data
+        grad_last = self.head.backward(grad_logits)
+        grad_outputs = np.zeros(self._output_shape, dtype=grad_last.dtype)
+        grad_outputs[-1] = grad_last
         grad_x, _ = self.gru.backward(grad_outputs)
         return grad_x

@@ -11,7 +11,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..ctc import CTCLoss, _log_softmax, _log_softmax_backward
+from ..ctc import CTCLoss
+from ..loss import log_softmax, log_softmax_backward
 from ..decode import beam_search, greedy
 from ..module import Module
 from ..recurrent import GRU, RNN, GRUCell, GRUClassifier, RNNCell
@@ -125,7 +126,7 @@ def _classifier_check(layers: int, sgd_steps: int) -> Check:
             twin.zero_grad()
             logits = model.forward(x)
             # Cross-entropy's gradient: softmax minus the one-hot labels, averaged over the batch.
-            grad = np.exp(_log_softmax(logits))
+            grad = np.exp(log_softmax(logits))
             grad[np.arange(batch), labels] -= 1.0
             model.backward(grad / batch)
             torch.nn.functional.cross_entropy(twin(x_t), torch.from_numpy(labels)).backward()
@@ -160,9 +161,9 @@ def ctc_quantities(rng: np.random.Generator, targets, input_lengths, target_leng
     logits = rng.standard_normal((steps, batch, classes))
     upstream = rng.standard_normal(batch if reduction == "none" else ())
     ctc = CTCLoss(blank, reduction, zero_infinity)
-    log_probs = _log_softmax(logits)
+    log_probs = log_softmax(logits)
     loss = ctc.forward(log_probs, targets, input_lengths, target_lengths)
-    grad_logits = _log_softmax_backward(ctc.backward(upstream), log_probs)
+    grad_logits = log_softmax_backward(ctc.backward(upstream), log_probs)
     logits_t = _tensor(logits, grad=True)
     loss_t = torch.nn.functional.ctc_loss(logits_t.log_softmax(2), torch.from_numpy(targets),
                                           torch.from_numpy(input_lengths), torch.from_numpy(target_lengths),
@@ -216,7 +217,7 @@ def sequence_probabilities(log_probs: np.ndarray, blank: int) -> dict[tuple[int,
 
 def _beam_check(steps: int, classes: int, blank: int) -> Check:
     def run(rng: np.random.Generator) -> Quantities:
-        log_probs = _log_softmax(2.0 * rng.standard_normal((steps, classes)))
+        log_probs = log_softmax(2.0 * rng.standard_normal((steps, classes)))
         truth = sequence_probabilities(log_probs, blank)
         best = max(truth, key=truth.get)
         found = beam_search(log_probs, beam_width=classes**steps, blank=blank)
@@ -251,7 +252,7 @@ def _greedy_by_hand(rng: np.random.Generator) -> tuple[np.ndarray, int, list[int
     best_paths = np.array([[1, 1, 0, 1, 2, 2, 0, 0], [1, 0, 0, 2, 2, 2, 1, 1], [0, 0, 0, 0, 0, 0, 0, 0]]).T
     log_probs = rng.standard_normal((8, 3, 3))
     np.put_along_axis(log_probs, best_paths[:, :, None], 5.0, axis=2)
-    return _log_softmax(log_probs), 0, [8, 8, 8]
+    return log_softmax(log_probs), 0, [8, 8, 8]
 
 
 CHECKS: list[Check] = [
@@ -308,7 +309,7 @@ CHECKS: list[Check] = [
     _greedy_check("repeats with and without a blank between, an all-blank sequence",
                   _greedy_by_hand),
     _greedy_check("random, lengths 7, 3 and 1, blank 0",
-                  lambda rng: (_log_softmax(rng.standard_normal((7, 3, 3))), 0, [7, 3, 1])),
+                  lambda rng: (log_softmax(rng.standard_normal((7, 3, 3))), 0, [7, 3, 1])),
     _greedy_check("random, blank last (3), batch 1",
-                  lambda rng: (_log_softmax(rng.standard_normal((6, 1, 4))), 3, [6])),
+                  lambda rng: (log_softmax(rng.standard_normal((6, 1, 4))), 3, [6])),
 ]
