@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from dlrepro.mytorch import layers, loss, optim
 from dlrepro.mytorch.mlp import MLP
 from dlrepro.mytorch.proof.compare import TOLERANCE, relative_error
-from dlrepro.mytorch.proof.layers import CHECKS, torch_twin
+from dlrepro.mytorch.proof.layers import CHECKS
+from dlrepro.mytorch.proof.twins import torch_twin
 
 ACTIVATIONS = {"Identity": layers.Identity, "Sigmoid": layers.Sigmoid, "Tanh": layers.Tanh, "ReLU": layers.ReLU,
                "GELU": layers.GELU, "GELU tanh": lambda: layers.GELU("tanh")}

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlrepro.mytorch.ctc import CTCLoss
-from dlrepro.mytorch.loss import log_softmax
 from dlrepro.mytorch.decode import beam_search, greedy
+from dlrepro.mytorch.loss import log_softmax
 from dlrepro.mytorch.proof.compare import TOLERANCE, relative_error
 from dlrepro.mytorch.proof.recurrent import (CHECKS, ctc_quantities, sequence_probabilities,
                                              sequence_quantities)

@@ -8,7 +8,7 @@ right only for normalised inputs), so the proof compares the two through a log-s
 """
 import numpy as np
 
-from .module import Module
+from dlrepro.mytorch.module import Module
 
 REDUCTIONS = ("mean", "sum", "none")
 

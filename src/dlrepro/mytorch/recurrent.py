@@ -8,8 +8,8 @@ batch_first=False), so a torch twin can take the weights as they are.
 """
 import numpy as np
 
-from .layers import Linear, sigmoid
-from .module import Module, uniform_parameter
+from dlrepro.mytorch.layers import Linear, sigmoid
+from dlrepro.mytorch.module import Module, uniform_parameter
 
 
 def _check_step_input(name: str, x: np.ndarray, input_size: int, h: np.ndarray | None, hidden_size: int) -> None:

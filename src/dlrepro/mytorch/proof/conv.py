@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from dlrepro.mytorch import conv, scanning
 from dlrepro.mytorch.proof.compare import Check
+from dlrepro.mytorch.proof.twins import tensor
 
 # The course's shapes (11-785 HW2): 24 features × 128 time steps; the MLP reads 8 steps every 4,
 # 8·24 → 8 → 16 → 4. The distributed MLP factorises the window as kernels 2, 2, 2 with strides
@@ -24,10 +25,6 @@ from dlrepro.mytorch.proof.compare import Check
 COURSE_FEATURES, COURSE_STEPS, COURSE_WINDOW, COURSE_HOP = 24, 128, 8, 4
 COURSE_WIDTHS = (8, 16, 4)
 COURSE_KERNELS, COURSE_STRIDES, COURSE_BLOCK_WIDTHS = (2, 2, 2), (2, 2, 1), (2, 8, 4)
-
-
-def _tensor(array, requires_grad: bool = False) -> torch.Tensor:
-    return torch.tensor(array, dtype=torch.float64, requires_grad=requires_grad)
 
 
 def _array(tensor: torch.Tensor) -> np.ndarray:
@@ -46,10 +43,10 @@ def conv_run(dims: int, batch: int, in_channels: int, out_channels: int, size: S
         upstream = rng.standard_normal(out.shape)
         grad_input = layer.backward(upstream)
 
-        x_t, weight_t = _tensor(x, True), _tensor(layer.weight.data, True)
-        bias_t = _tensor(layer.bias.data, True) if bias else None
+        x_t, weight_t = tensor(x, True), tensor(layer.weight.data, True)
+        bias_t = tensor(layer.bias.data, True) if bias else None
         out_t = functional(x_t, weight_t, bias_t, stride, padding, dilation)
-        out_t.backward(_tensor(upstream))
+        out_t.backward(tensor(upstream))
         quantities = [("output", out, _array(out_t)), ("grad input", grad_input, _array(x_t.grad)),
                       ("grad weight", layer.weight.grad, _array(weight_t.grad))]
         if bias:
@@ -76,9 +73,9 @@ def pool_run(name: str, batch: int, channels: int, size: Sequence[int], kernel, 
         upstream = rng.standard_normal(out.shape)
         grad_input = layer.backward(upstream)
 
-        x_t = _tensor(x, True)
+        x_t = tensor(x, True)
         out_t = functional(x_t, kernel, stride)
-        out_t.backward(_tensor(upstream))
+        out_t.backward(tensor(upstream))
         return [("output", out, _array(out_t)), ("grad input", grad_input, _array(x_t.grad))]
 
     return run
@@ -92,9 +89,9 @@ def flatten_run(shape: Sequence[int], start_dim: int = 1, end_dim: int = -1):
         upstream = rng.standard_normal(out.shape)
         grad_input = layer.backward(upstream)
 
-        x_t = _tensor(x, True)
+        x_t = tensor(x, True)
         out_t = torch.nn.Flatten(start_dim, end_dim)(x_t)
-        out_t.backward(_tensor(upstream))
+        out_t.backward(tensor(upstream))
         return [("output", out, _array(out_t)), ("grad input", grad_input, _array(x_t.grad)),
                 ("round trip: backward(forward(x)) is x", layer.backward(out), x)]
 
@@ -153,9 +150,9 @@ def scanning_vs_mlp_run(variant: str, batch: int, channels: int, steps: int, ker
     def run(rng: np.random.Generator):
         blocks, biases, window, hop, net, x, out, upstream, grad_input = _scanning_setup(
             rng, variant, batch, channels, steps, kernels, strides, widths)
-        x_t = _tensor(x, True)
-        blocks_t = [_tensor(b, True) for b in blocks]
-        biases_t = [_tensor(b, True) for b in biases]
+        x_t = tensor(x, True)
+        blocks_t = [tensor(b, True) for b in blocks]
+        biases_t = [tensor(b, True) for b in biases]
         positions = [window]
         for k, s in zip(kernels, strides):
             positions.append((positions[-1] - k) // s + 1)
@@ -163,7 +160,7 @@ def scanning_vs_mlp_run(variant: str, batch: int, channels: int, steps: int, ker
                    for i, (b, k, s) in enumerate(zip(blocks_t, kernels, strides))]
         dense_biases_t = [b.repeat(positions[i + 1]) for i, b in enumerate(biases_t)]
         out_t = _torch_scan(x_t, dense_t, dense_biases_t, window, hop)
-        out_t.backward(_tensor(upstream))
+        out_t.backward(tensor(upstream))
 
         mlp_weights = [_array(w) for w in dense_t]
         mlp_biases = [_array(b) for b in dense_biases_t]
@@ -190,15 +187,15 @@ def scanning_vs_torch_cnn_run(variant: str, batch: int, channels: int, steps: in
     def run(rng: np.random.Generator):
         *_, net, x, out, upstream, grad_input = _scanning_setup(
             rng, variant, batch, channels, steps, kernels, strides, widths)
-        x_t = _tensor(x, True)
-        weights_t = [_tensor(layer.weight.data, True) for layer in net.convs]
-        biases_t = [_tensor(layer.bias.data, True) for layer in net.convs]
+        x_t = tensor(x, True)
+        weights_t = [tensor(layer.weight.data, True) for layer in net.convs]
+        biases_t = [tensor(layer.bias.data, True) for layer in net.convs]
         h = x_t
         for i, (layer, weight, bias) in enumerate(zip(net.convs, weights_t, biases_t)):
             h = F.conv1d(h, weight, bias, layer.stride)
             if i < len(net.convs) - 1:
                 h = torch.relu(h)
-        h.backward(_tensor(upstream))
+        h.backward(tensor(upstream))
         quantities = [("output", out, _array(h)), ("grad input", grad_input, _array(x_t.grad))]
         for i, (layer, weight, bias) in enumerate(zip(net.convs, weights_t, biases_t)):
             quantities += [(f"grad conv {i + 1} weight", layer.weight.grad, _array(weight.grad)),

@@ -14,57 +14,9 @@ from dlrepro.mytorch import layers, loss, optim
 from dlrepro.mytorch.mlp import MLP
 from dlrepro.mytorch.module import Module, Parameter
 from dlrepro.mytorch.proof.compare import Check
+from dlrepro.mytorch.proof.twins import tensor, torch_twin
 
 Triples = list[tuple[str, np.ndarray, np.ndarray]]
-
-_ACTIVATION_TWINS = {layers.Identity: nn.Identity, layers.Sigmoid: nn.Sigmoid, layers.Tanh: nn.Tanh,
-                     layers.ReLU: nn.ReLU}
-
-
-def _copy_into(tensor: torch.Tensor, array: np.ndarray) -> None:
-    with torch.no_grad():
-        tensor.copy_(torch.from_numpy(np.asarray(array)))
-
-
-def torch_twin(module: Module) -> nn.Module:
-    """The torch.nn module that computes what a mytorch module computes, holding copies of its
-    parameters and running statistics, in the same dtype and train/eval mode. An MLP's twin is the
-    torch.nn.Sequential with the same indices, loaded through `MLP.state_arrays` as a pipeline loads it."""
-    if isinstance(module, MLP):
-        twin = torch_twin(module.net)
-        twin.load_state_dict({key: torch.from_numpy(array)
-                              for key, array in zip(twin.state_dict(), module.state_arrays())})
-        return twin
-    if isinstance(module, layers.Sequential):
-        return nn.Sequential(*(torch_twin(layer) for layer in module.layers))
-    if isinstance(module, layers.Linear):
-        dtype = torch.from_numpy(module.weight.data).dtype
-        twin = nn.Linear(module.in_features, module.out_features, bias=module.bias is not None, dtype=dtype)
-        _copy_into(twin.weight, module.weight.data)
-        if module.bias is not None:
-            _copy_into(twin.bias, module.bias.data)
-    elif isinstance(module, layers.BatchNorm1d):
-        dtype = torch.from_numpy(module.weight.data).dtype
-        twin = nn.BatchNorm1d(module.num_features, eps=module.eps, momentum=module.momentum, dtype=dtype)
-        for name in ("weight", "bias"):
-            _copy_into(getattr(twin, name), getattr(module, name).data)
-        for name in ("running_mean", "running_var"):
-            _copy_into(getattr(twin, name), getattr(module, name))
-        twin.num_batches_tracked.fill_(module.num_batches_tracked)
-    elif isinstance(module, layers.GELU):
-        twin = nn.GELU(approximate=module.approximate)
-    elif isinstance(module, layers.Dropout):
-        twin = nn.Dropout(module.p)
-    elif type(module) in _ACTIVATION_TWINS:
-        twin = _ACTIVATION_TWINS[type(module)]()
-    else:
-        raise TypeError(f"no torch twin for {type(module).__name__}")
-    return twin.train(module.training)
-
-
-def _tensor(array: np.ndarray) -> torch.Tensor:
-    return torch.tensor(array, dtype=torch.float64, requires_grad=True)
-
 
 def _biases_before_batchnorm(ours: Module) -> set[int]:
     """ids of the Linear biases that a training BatchNorm1d follows directly: it subtracts the batch
@@ -97,7 +49,7 @@ def _step(ours: Module, twin: nn.Module, x: np.ndarray, rng: np.random.Generator
     step zeroes the gradients in place)."""
     ours.zero_grad()
     twin.zero_grad(set_to_none=True)
-    x_twin = _tensor(x)
+    x_twin = tensor(x, grad=True)
     y, y_twin = ours(x), twin(x_twin)
     upstream = rng.standard_normal(y.shape)
     grad_x = ours.backward(upstream)
@@ -162,7 +114,7 @@ def _dropout_as_torch_expression(p: float, shape: tuple[int, ...]) -> Callable[[
         upstream = rng.standard_normal(shape)
         grad_x = dropout.backward(upstream)
         keep = torch.from_numpy(dropout.mask != 0 if dropout.mask is not None else np.ones(shape, dtype=bool))
-        x_twin = _tensor(x)
+        x_twin = tensor(x, grad=True)
         y_twin = torch.where(keep, x_twin / (1 - p), torch.zeros((), dtype=torch.float64))
         y_twin.backward(torch.from_numpy(upstream))
         return [("output", y, y_twin.detach().numpy()), ("grad input", grad_x, x_twin.grad.numpy())]
@@ -179,7 +131,7 @@ def _cross_entropy(n: int, classes: int, scale: float, tied: bool = False) -> Ca
         target = rng.integers(0, classes, n)
         criterion = loss.SoftmaxCrossEntropy()
         value = criterion(logits, target)
-        logits_twin = _tensor(logits)
+        logits_twin = tensor(logits, grad=True)
         value_twin = nn.functional.cross_entropy(logits_twin, torch.from_numpy(target))
         value_twin.backward()
         return [("loss", np.array(value), value_twin.detach().numpy()),
@@ -193,7 +145,7 @@ def _mse(shape: tuple[int, ...]) -> Callable[[np.random.Generator], Triples]:
         prediction, target = rng.standard_normal(shape), rng.standard_normal(shape)
         criterion = loss.MSELoss()
         value = criterion(prediction, target)
-        prediction_twin = _tensor(prediction)
+        prediction_twin = tensor(prediction, grad=True)
         value_twin = nn.functional.mse_loss(prediction_twin, torch.from_numpy(target))
         value_twin.backward()
         return [("loss", np.array(value), value_twin.detach().numpy()),

@@ -11,28 +11,15 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..ctc import CTCLoss
-from ..loss import log_softmax, log_softmax_backward
-from ..decode import beam_search, greedy
-from ..module import Module
-from ..recurrent import GRU, RNN, GRUCell, GRUClassifier, RNNCell
-from .compare import Check
+from dlrepro.mytorch.ctc import CTCLoss
+from dlrepro.mytorch.decode import beam_search, greedy
+from dlrepro.mytorch.loss import log_softmax, log_softmax_backward
+from dlrepro.mytorch.module import Module
+from dlrepro.mytorch.recurrent import GRU, RNN, GRUCell, GRUClassifier, RNNCell
+from dlrepro.mytorch.proof.compare import Check
+from dlrepro.mytorch.proof.twins import copy_parameters, tensor, torch_twin
 
 Quantities = list[tuple[str, np.ndarray, np.ndarray]]
-
-
-def _tensor(array: np.ndarray, grad: bool = False) -> torch.Tensor:
-    return torch.tensor(array, dtype=torch.float64, requires_grad=grad)
-
-
-def _twin(ours: Module, theirs: torch.nn.Module) -> torch.nn.Module:
-    """theirs, in float64, with our parameters copied in (both list them in the same order)."""
-    theirs = theirs.double()
-    pairs = list(zip(ours.parameters(), theirs.parameters(), strict=True))
-    with torch.no_grad():
-        for mine, their in pairs:
-            their.copy_(torch.from_numpy(mine.data))
-    return theirs
 
 
 def _parameter_grads(ours: Module, theirs: torch.nn.Module) -> Quantities:
@@ -47,16 +34,16 @@ def _cell_check(kind: str, batch: int, input_size: int, hidden: int, given_h: bo
 
     def run(rng: np.random.Generator) -> Quantities:
         cell = ours_type(input_size, hidden, rng)
-        twin = _twin(cell, theirs_type(input_size, hidden))
+        twin = copy_parameters(cell, theirs_type(input_size, hidden))
         x = rng.standard_normal((batch, input_size))
         h = rng.standard_normal((batch, hidden)) if given_h else None
         delta = rng.standard_normal((batch, hidden))
         out = cell.forward(x, h)
         dx, dh = cell.backward(delta)
-        x_t = _tensor(x, grad=True)
-        h_t = _tensor(h, grad=True) if given_h else None
+        x_t = tensor(x, grad=True)
+        h_t = tensor(h, grad=True) if given_h else None
         out_t = twin(x_t, h_t)
-        out_t.backward(_tensor(delta))
+        out_t.backward(tensor(delta))
         quantities = [("output", out, out_t.detach().numpy()), ("grad input", dx, x_t.grad.numpy())]
         if given_h:
             quantities.append(("grad hidden", dh, h_t.grad.numpy()))
@@ -71,20 +58,20 @@ def sequence_quantities(kind: str, rng: np.random.Generator, steps: int, batch: 
     """Forward and backpropagation through time of our RNN or GRU and torch's, same weights and gradients."""
     ours_type, theirs_type = {"RNN": (RNN, torch.nn.RNN), "GRU": (GRU, torch.nn.GRU)}[kind]
     layer = ours_type(input_size, hidden, rng, num_layers=layers)
-    twin = _twin(layer, theirs_type(input_size, hidden, num_layers=layers))
+    twin = copy_parameters(layer, theirs_type(input_size, hidden, num_layers=layers))
     x = rng.standard_normal((steps, batch, input_size))
     h0 = rng.standard_normal((layers, batch, hidden)) if given_h0 else None
     grad_out = rng.standard_normal((steps, batch, hidden))
     grad_h = rng.standard_normal((layers, batch, hidden)) if grad_final_h else None
     out, h_n = layer.forward(x, h0)
     dx, dh0 = layer.backward(grad_out, grad_h)
-    x_t = _tensor(x, grad=True)
-    h0_t = _tensor(h0, grad=True) if given_h0 else None
+    x_t = tensor(x, grad=True)
+    h0_t = tensor(h0, grad=True) if given_h0 else None
     out_t, h_n_t = twin(x_t, h0_t)
     if grad_final_h:
-        torch.autograd.backward([out_t, h_n_t], [_tensor(grad_out), _tensor(grad_h)])
+        torch.autograd.backward([out_t, h_n_t], [tensor(grad_out), tensor(grad_h)])
     else:
-        out_t.backward(_tensor(grad_out))
+        out_t.backward(tensor(grad_out))
     quantities = [("output", out, out_t.detach().numpy()), ("final hidden", h_n, h_n_t.detach().numpy()),
                   ("grad input", dx, x_t.grad.numpy())]
     if given_h0:
@@ -100,16 +87,6 @@ def _sequence_check(kind: str, steps: int, batch: int, layers: int, given_h0: bo
                  lambda rng: sequence_quantities(kind, rng, steps, batch, 3, 4, layers, given_h0, grad_final_h))
 
 
-class _TorchClassifier(torch.nn.Module):
-    def __init__(self, input_size: int, hidden: int, classes: int, layers: int):
-        super().__init__()
-        self.gru = torch.nn.GRU(input_size, hidden, num_layers=layers)
-        self.head = torch.nn.Linear(hidden, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.gru(x)[0][-1])
-
-
 def _classifier_check(layers: int, sgd_steps: int) -> Check:
     """One backward from a random upstream gradient, or sgd_steps of cross-entropy SGD beside the twin
     (what a training stage does), comparing the logits and gradients at the end."""
@@ -117,10 +94,10 @@ def _classifier_check(layers: int, sgd_steps: int) -> Check:
 
     def run(rng: np.random.Generator) -> Quantities:
         model = GRUClassifier(input_size, hidden, classes, rng, num_layers=layers)
-        twin = _twin(model, _TorchClassifier(input_size, hidden, classes, layers))
+        twin = torch_twin(model)
         x = rng.standard_normal((steps, batch, input_size))
         labels = rng.integers(0, classes, batch)
-        x_t = _tensor(x, grad=True)
+        x_t = tensor(x, grad=True)
         for _ in range(sgd_steps):
             model.zero_grad()
             twin.zero_grad()
@@ -142,7 +119,7 @@ def _classifier_check(layers: int, sgd_steps: int) -> Check:
         logits = model.forward(x)
         dx = model.backward(upstream)
         logits_t = twin(x_t)
-        logits_t.backward(_tensor(upstream))
+        logits_t.backward(tensor(upstream))
         return [("logits", logits, logits_t.detach().numpy()), ("grad input", dx, x_t.grad.numpy())] + \
             _parameter_grads(model, twin)
 
@@ -164,11 +141,11 @@ def ctc_quantities(rng: np.random.Generator, targets, input_lengths, target_leng
     log_probs = log_softmax(logits)
     loss = ctc.forward(log_probs, targets, input_lengths, target_lengths)
     grad_logits = log_softmax_backward(ctc.backward(upstream), log_probs)
-    logits_t = _tensor(logits, grad=True)
+    logits_t = tensor(logits, grad=True)
     loss_t = torch.nn.functional.ctc_loss(logits_t.log_softmax(2), torch.from_numpy(targets),
                                           torch.from_numpy(input_lengths), torch.from_numpy(target_lengths),
                                           blank=blank, reduction=reduction, zero_infinity=zero_infinity)
-    loss_t.backward(_tensor(upstream))
+    loss_t.backward(tensor(upstream))
     return [("loss", loss, loss_t.detach().numpy()), ("grad logits", grad_logits, logits_t.grad.numpy())]
 
 
