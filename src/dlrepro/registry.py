@@ -126,6 +126,10 @@ EXPERIMENTS = (
     Experiment("cgan_center", "mnist", ("data", "patch", "model", "reconstruction", "train", "eval"),
                ("centre_mse", "judge_accuracy", "frechet"), upstream="mnist_judge/default",
                curves=("centre_mse", "d_loss", "g_adversarial")),
+    # the numpy library, trained beside torch twins
+    Experiment("mytorch", "mnist", ("data", "model", "train"),
+               ("test_accuracy_mytorch", "test_accuracy_torch", "max_weight_difference"),
+               curves=("train_loss_mytorch", "train_loss_torch"), curve_x="step"),
 )
 
 DATASET = {d.name: d for d in DATASETS}

@@ -37,6 +37,7 @@ class Tolerance(NamedTuple):
 # reasonable runs of the same recipe, never so wide that a real difference hides in it.
 TOLERANCES = {
     "test_accuracy": Tolerance(0.005, "0.5 accuracy points"),
+    "test_accuracy_mytorch": Tolerance(0.005, "0.5 accuracy points"),
     "broken_test_accuracy": Tolerance(0.005, "0.5 accuracy points"),
     "last_layer_best_subset_test_accuracy": Tolerance(0.005, "0.5 accuracy points"),
     "test_pair_accuracy": Tolerance(0.01, "1 accuracy point (400 or fewer test pairs)"),
