@@ -47,7 +47,8 @@ record-in-snakemake: setup
 	PATH="$(abspath $(BIN)):$$PATH" snakemake --touch --forceall --cores 1
 
 benchmarks: setup
-	cd benchmarks && PATH="$(abspath $(BIN)):$$PATH" python mlp_throughput.py && python engine_vs_dataloader.py && python noop.py
+	cd benchmarks && PATH="$(abspath $(BIN)):$$PATH" python mlp_throughput.py && python engine_vs_dataloader.py && python noop.py \
+		&& python mytorch_speed.py && python startup.py
 
 clean:
 	rm -rf data results logs reports/html reports/notebooks reports/.page-cache .snakemake

@@ -14,7 +14,7 @@ from dlrepro.train.engine import Split, pick_device
 def parse_args(description: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats; the best is kept")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (each benchmark says how it combines them)")
     return parser.parse_args()
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -22,6 +23,7 @@ from dlrepro.config import load_params, resolve, variants_of
 from dlrepro.experiments.mytorch import Twins, batch_of, model_input
 from dlrepro.train.engine import configure
 
+ROOT = Path(__file__).resolve().parents[1]
 BATCH = 64
 STEPS = 20  # steps per timed block
 
@@ -38,7 +40,7 @@ def main() -> None:
     threads = int(os.environ.get("BENCH_THREADS", "1"))
     configure(threads)
     threadpool_limits(threads)
-    params = load_params("params.yaml")
+    params = load_params(ROOT / "params.yaml")
     rng = np.random.default_rng(0)
     images = rng.random((BATCH, 1, 28, 28))
     labels = rng.integers(0, 10, BATCH)
