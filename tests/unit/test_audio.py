@@ -112,3 +112,19 @@ def test_snr_and_si_sdr():
     # SI-SDR ignores scaling, SNR does not
     assert audio.si_sdr_db(s, 0.5 * (s + noise)) == pytest.approx(20, abs=0.01)
     assert audio.snr_db(s, 0.5 * (s + noise)) < 7
+
+
+def test_log_mel_frames_are_centred_every_10_ms_and_a_tone_lights_its_band():
+    rate = 16000
+    t = np.arange(rate + 37) / rate
+    tone = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    mel = audio.log_mel(tone, rate)
+    assert mel.shape == (1 + len(tone) // audio.mel_hop(rate), audio.MEL_BANDS) and mel.dtype == np.float32
+    assert audio.mel_hop(rate) == 160 and audio.mel_hop(8000) == 80
+    import librosa
+
+    band = np.argmin(np.abs(librosa.mel_frequencies(audio.MEL_BANDS + 2, fmax=rate / 2)[1:-1] - 1000))
+    middle = mel[10:-10]
+    assert np.all(np.abs(middle.argmax(axis=1) - band) <= 1)
+    silence = audio.log_mel(np.zeros(8000, np.float32), rate)
+    assert np.allclose(silence, np.log(1e-6))

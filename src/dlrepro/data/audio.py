@@ -115,6 +115,30 @@ def istft(spec: np.ndarray, length: int) -> np.ndarray:
                          length=length).astype(np.float32)
 
 
+# Log-mel frames of the phoneme experiments (11-785's): 40 mel bands, 25 ms window, 10 ms hop.
+MEL_BANDS = 40
+MEL_WINDOW_S = 0.025
+MEL_HOP_S = 0.010
+
+
+def log_mel(wave: np.ndarray, sample_rate: int) -> np.ndarray:
+    """frames x 40 log-mel energies (float32): Hann window of 25 ms, hop 10 ms, centred, so frame t
+    is centred on sample t * hop and there are 1 + len // hop frames; log(mel power + 1e-6)."""
+    import librosa
+
+    window, hop = round(MEL_WINDOW_S * sample_rate), round(MEL_HOP_S * sample_rate)
+    n_fft = 1 << (window - 1).bit_length()
+    mel = librosa.feature.melspectrogram(y=np.asarray(wave, dtype=np.float32), sr=sample_rate, n_fft=n_fft,
+                                         hop_length=hop, win_length=window, window="hann", center=True,
+                                         n_mels=MEL_BANDS, power=2.0)
+    return np.log(mel + 1e-6).T.astype(np.float32)
+
+
+def mel_hop(sample_rate: int) -> int:
+    """Samples between log-mel frames."""
+    return round(MEL_HOP_S * sample_rate)
+
+
 def n_frames(n_samples: int) -> int:
     return 1 + n_samples // HOP
 
