@@ -175,3 +175,17 @@ def test_real_course_pair_and_fsdd_from_the_mirror(mirror, monkeypatch, tmp_path
     with pytest.raises(DataError, match="sample rate 8000 Hz, expected 16000 Hz"):
         speech_utterances.prepare({**values, "resample": False}, tmp_path / "su2")
     assert not (tmp_path / "su2").exists()
+
+
+def test_digit_phones_come_from_pocketsphinx_cmudict(tmp_path):
+    from dlrepro.data import phones
+    from dlrepro.data.sources import DataError
+
+    assert phones.digit_phones(7) == ("S", "EH", "V", "AH", "N") and phones.digit_phones(2) == ("T", "UW")
+    assert phones.pronunciations()["zero"] == (("Z", "IH", "R", "OW"), ("Z", "IY", "R", "OW"))
+    names = phones.phone_set()
+    assert names[0] == "SIL" and len(names) == 20 and len(set(names)) == 20
+    bad = tmp_path / "short.dict"
+    bad.write_text("zero Z IH R OW\none W AH N\n")
+    with pytest.raises(DataError, match=r"short.dict: no pronunciation of two, three"):
+        phones.pronunciations(bad)
