@@ -350,7 +350,8 @@ def inputs_stage(work: tuple[Stage, ...]) -> Stage:
         log=log,
         code=own,
         persist=True,
-        cache=False,
+        # cached, so a clone that pulls results from a DVC remote also pulls what they were made
+        # with; without it DVC would see every stage's dependency deleted
         runs_on_content=True,
     )
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from dlrepro.train.provenance import read_result
-from tests import browser
+from tests import browser, s3
 from tests.conftest import copy_project, edit_params, git, restore_files
 
 pytestmark = pytest.mark.slow
@@ -596,3 +596,51 @@ def test_metrics_files_hold_the_headline_numbers_and_dvc_shows_them(project):
         if e.curves:
             curves = [k for k in plots if k.startswith(f"results/{e.section}/summary/curves/")]
             assert curves and all(plots[k] for k in curves), e.section
+
+
+def stages_run(dvc_output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", dvc_output))
+
+
+def test_results_shared_through_an_s3_remote_rebuild_the_report_without_training(project, tmp_path):
+    """A team pushes its results to an S3 remote (a local moto server here); a reviewer's fresh clone
+    pulls them, `dvc status` is clean, and rebuilding the report runs no other stage. A Snakemake
+    user gets the same results by `dvc pull` and the hand-off (make record-in-snakemake)."""
+    clone = tmp_path / "clone"
+    with s3.s3_server(tmp_path / "moto.log", "dlrepro-results") as endpoint:
+        def use_remote(where: Path) -> None:
+            # README: a team commits the remote's URL; the endpoint of a non-AWS server is per user
+            run(where, "dvc", "remote", "add", "--local", "-f", "-d", "shared", "s3://dlrepro-results/embedded")
+            run(where, "dvc", "remote", "modify", "--local", "shared", "endpointurl", endpoint)
+
+        use_remote(project)
+        run(project, "dvc", "commit", "--force")  # Snakemake's results handed to DVC
+        assert dvc_changed(project) == set()
+        pushed = run(project, "dvc", "push", env=s3.CREDENTIALS).stdout
+        assert re.search(r"\d+ files pushed", pushed), pushed
+
+        git(tmp_path, "clone", "-q", str(project), str(clone))
+        # dvc.lock records what was pushed; the team shares it through git (README: Sharing results)
+        shutil.copy2(project / "dvc.lock", clone / "dvc.lock")
+        use_remote(clone)
+        assert not (clone / "results").exists()
+        run(clone, "dvc", "pull", env=s3.CREDENTIALS)
+    assert dvc_changed(clone) == set()
+    for metrics in project.glob("results/*/variants/*/metrics.json"):
+        assert (clone / metrics.relative_to(project)).read_bytes() == metrics.read_bytes(), metrics
+
+    # Snakemake sees the pulled results as current once it has recorded them
+    rules = run(clone, "snakemake", "--list-rules").stdout.split()
+    run(clone, "snakemake", "--cores", "2", *(r for r in rules if r.startswith("code_")))
+    run(clone, "snakemake", "--touch", "--forceall", "--cores", "1")
+    assert snakemake_plan(clone) == {}
+
+    # the report rebuilt from pulled results: no training, data or summary stage runs
+    shutil.rmtree(clone / "reports" / "html")
+    shutil.rmtree(clone / "reports" / "notebooks")
+    assert stages_run(run(clone, "dvc", "repro").stdout) == {"report"}
+    numbers = re.compile(r"\b\d+\.\d{3,}\b")
+    index = "reports/html/index.html"
+    assert numbers.findall((clone / index).read_text()) == numbers.findall((project / index).read_text())
+    assert sorted(p.name for p in (clone / "reports/html").glob("*.html")) == \
+        sorted(p.name for p in (project / "reports/html").glob("*.html"))
