@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from dlrepro.train.provenance import read_result
-from tests import browser, s3
+from tests import browser, s3, slurm
 from tests.conftest import copy_project, edit_params, git, restore_files
 
 pytestmark = pytest.mark.slow
@@ -635,12 +635,66 @@ def test_results_shared_through_an_s3_remote_rebuild_the_report_without_training
     run(clone, "snakemake", "--touch", "--forceall", "--cores", "1")
     assert snakemake_plan(clone) == {}
 
-    # the report rebuilt from pulled results: no training, data or summary stage runs
+    # the report rebuilt from pulled results (a plain `dvc repro` would check the pulled pages out
+    # of the cache instead): no training, data or summary stage runs
     shutil.rmtree(clone / "reports" / "html")
     shutil.rmtree(clone / "reports" / "notebooks")
-    assert stages_run(run(clone, "dvc", "repro").stdout) == {"report"}
+    assert stages_run(run(clone, "dvc", "repro", "--force", "--single-item", "report").stdout) == {"report"}
+    assert dvc_changed(clone) == set()
     numbers = re.compile(r"\b\d+\.\d{3,}\b")
     index = "reports/html/index.html"
     assert numbers.findall((clone / index).read_text()) == numbers.findall((project / index).read_text())
     assert sorted(p.name for p in (clone / "reports/html").glob("*.html")) == \
         sorted(p.name for p in (project / "reports/html").glob("*.html"))
+
+
+TIMINGS = {"wall_s", "train_seconds", "step_cost"}  # what differs between two runs of one stage
+
+
+def without_timings(node):
+    if isinstance(node, dict):
+        return {k: without_timings(v) for k, v in node.items() if k not in TIMINGS}
+    return [without_timings(v) for v in node] if isinstance(node, list) else node
+
+
+def files_under(root: Path, folders: tuple[str, ...]) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for f in folders for p in sorted((root / f).rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.cluster
+def test_a_slice_of_the_pipeline_runs_on_slurm_as_it_runs_here(project, tmp_path):
+    """A data, a training, a summary and the report stage submitted with sbatch to a real
+    single-node SLURM cluster (started by the test) through profiles/slurm: their outputs equal the
+    local run's byte for byte, provenance apart from its timings."""
+    folders = ("data/mnist", "results/mnist_linear/variants", "results/mnist_linear/summary", "reports/html")
+    local = files_under(project, folders)
+    times = {p: (p.stat().st_atime_ns, p.stat().st_mtime_ns)
+             for f in (*folders, "reports/notebooks") for p in [project / f, *(project / f).rglob("*")]}
+    for folder in (*folders, "reports/notebooks"):
+        shutil.rmtree(project / folder)
+    # Only the slice's rules: the other MNIST families read data/mnist too, but are not part of it
+    slice_rules = ("data_mnist", "train_mnist_linear", "summarize_mnist_linear", "report")
+    command = ("snakemake", "--workflow-profile", "profiles/slurm", "--slurm-status-command", "squeue",
+               "--slurm-init-seconds-before-status-checks", "1", "--allowed-rules", *slice_rules,
+               "--", "results/mnist_linear/summary", "reports/html")
+    planned = run(project, *command[:-3], "-n", *command[-3:]).stdout
+    assert set(re.findall(r"^rule (\w+):", planned, re.M)) == set(slice_rules), planned
+    try:
+        with slurm.cluster(tmp_path / "slurm"):
+            done = run(project, "timeout", "-k", "10", "1200", *command)
+    finally:
+        shutil.rmtree(project / ".snakemake" / "slurm_logs", ignore_errors=True)
+    submitted = re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", done.stdout + done.stderr)
+    assert len(submitted) == len(slice_rules), done.stderr[-3000:]
+    cluster = files_under(project, folders)
+    assert sorted(cluster) == sorted(local)
+    for name, content in local.items():
+        if name.endswith("provenance.json"):
+            assert without_timings(json.loads(cluster[name])) == without_timings(json.loads(content)), name
+        else:
+            assert cluster[name] == content, name
+    # the same bytes as before: back to their old times, the other families' results stay current
+    for path, (atime, mtime) in sorted(times.items(), reverse=True):
+        os.utime(path, ns=(atime, mtime))
+    assert snakemake_plan(project) == {}
