@@ -22,15 +22,16 @@ def test_frame_labels_take_the_segment_under_each_frame_centre_and_its_third():
     # two utterances of 9 and 4 frames (hop 10); segments in samples within each utterance
     frame_offsets = np.array([0, 9, 13])
     seg_utt = np.array([0, 0, 0, 1, 1])
-    seg_start = np.array([0, 15, 45, 0, 12])
-    seg_end = np.array([15, 45, 90, 12, 40])
+    seg_start = np.array([0, 20, 45, 5, 12])
+    seg_end = np.array([20, 45, 90, 12, 40])
     seg_phone = np.array([0, 3, 1, 2, 0])
     phone, state = speech_alignment.frame_labels(frame_offsets, seg_utt, seg_start, seg_end, seg_phone, 10, 3)
-    # utterance 0 centres 0..80: 0,10 -> phone 0; 20,30,40 -> 3; 50..80 -> 1 (and the centre 90 would be too)
+    # utterance 0 centres 0..80: 0, 10 -> phone 0; 20 (a segment's first sample), 30, 40 -> 3; 50..80 -> 1
     assert phone.tolist()[:9] == [0, 0, 3, 3, 3, 1, 1, 1, 1]
-    # thirds: [0,15): 0 -> 0, 10 -> 2; [15,45): 20 -> 0, 30 -> 1, 40 -> 2; [45,90): 50 -> 0, 60 -> 1, 70 -> 1, 80 -> 2
-    assert state.tolist()[:9] == [0, 2, 9, 10, 11, 3, 4, 4, 5]
-    # utterance 1 starts again at its own first segment, never the previous utterance's last
+    # thirds: [0,20): 0 -> 0, 10 -> 1; [20,45): 20 -> 0, 30 -> 1, 40 -> 2; [45,90): 50 -> 0, 60 -> 1, 70 -> 1, 80 -> 2
+    assert state.tolist()[:9] == [0, 1, 9, 10, 11, 3, 4, 4, 5]
+    # utterance 1: the centre 0 lies before its first segment (at 5): that segment, never the previous
+    # utterance's last one; [12, 40) holds the centres 20 and 30
     assert phone.tolist()[9:] == [2, 2, 0, 0] and state.tolist()[9:] == [6, 8, 0, 1]
     with pytest.raises(ValueError, match="sorted"):
         speech_alignment.frame_labels(frame_offsets, seg_utt[::-1], seg_start, seg_end, seg_phone, 10, 3)
@@ -42,7 +43,7 @@ def test_context_windows_are_gathered_inside_each_utterance_with_zero_padding():
     offsets = np.array([0, 4, 7])
     padded, position = pad_utterances(frames, offsets, 2)
     assert padded.shape == (7 + 2 * 2 * 2, 3)
-    assert np.array_equal(padded[position], frames)
+    assert np.array_equal(padded[position], frames) and position[0] == 2  # after the first utterance's padding
     model = ContextMLP(torch.from_numpy(padded), 2, [4], 5)
     window = model.frames[torch.from_numpy(position)[:, None] + model.window].numpy()  # what forward() flattens
     for f in range(7):
@@ -169,7 +170,7 @@ def test_stages_are_declared_once_for_both_tools():
 
 
 @pytest.mark.realdata
-def test_pocketsphinx_aligns_real_fsdd_digits_to_their_phones(mirror):
+def test_pocketsphinx_aligns_real_fsdd_digits_to_their_phones(mirror, monkeypatch):
     aligner = speech_alignment.Aligner(RATE)
     for name, digit in (("7_lucas_1.wav", 7), ("9_george_4.wav", 9), ("3_yweweler_5.wav", 3), ("0_nicolas_5.wav", 0)):
         wave = audio.read_wav(mirror / "fsdd" / "recordings" / name, RATE, resample=True)
@@ -186,3 +187,8 @@ def test_pocketsphinx_aligns_real_fsdd_digits_to_their_phones(mirror):
     # silence cannot be aligned to a word: it is a failure with a reason, not a guess
     rows, reason = aligner.align(np.zeros(RATE // 10, np.float32), "seven")
     assert rows == [] and reason
+    # phones that are no pronunciation of the word (here: a dictionary without seven's) are refused
+    monkeypatch.setattr(phones, "pronunciations", lambda: {"seven": (("S", "EH", "V", "N"),)})
+    rows, reason = aligner.align(audio.read_wav(mirror / "fsdd" / "recordings" / "7_lucas_1.wav", RATE, resample=True),
+                                 "seven")
+    assert rows == [] and reason == "aligned phones S EH V AH N are no pronunciation of 'seven'"
