@@ -13,7 +13,9 @@ from dlrepro.report.figures import save
 
 def confusion(counts: np.ndarray, names: list[str], path: str | Path, title: str) -> None:
     """Row-normalised confusion matrix (each true phone's frames, shares predicted as each phone),
-    the share printed where it is at least 5%; rows with no frames stay blank."""
+    the share printed where it is at least 5%. Phones that neither occur nor are predicted are left out."""
+    used = np.flatnonzero((counts.sum(0) > 0) | (counts.sum(1) > 0))
+    counts, names = counts[np.ix_(used, used)], [names[i] for i in used]
     totals = counts.sum(1, keepdims=True)
     share = np.divide(counts, totals, out=np.full(counts.shape, np.nan), where=totals > 0)
     n = len(names)
@@ -71,13 +73,15 @@ def frame_example(logmel: np.ndarray, true: np.ndarray, predicted: np.ndarray, n
     ax_mel.imshow(logmel.T, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, logmel.shape[1]))
     ax_mel.set(ylabel="mel band", title=title)
     for ax, labels, name in ((ax_true, true, "true"), (ax_pred, predicted, "predicted")):
+        strip = ax.get_xaxis_transform()  # x in seconds, y from 0 to 1 across the strip
         for start, end, p in _runs(labels):
-            wrong = name == "predicted" and not np.array_equal(labels[start:end], true[start:end])
             ax.axvspan(start * hop_s, end * hop_s, color=f"C{p % 10}", alpha=0.35)
-            if wrong:  # the frames of this run that differ from the truth
-                bad = np.flatnonzero(labels[start:end] != true[start:end]) + start
-                ax.plot((bad + 0.5) * hop_s, np.full(len(bad), 0.12), "|", color="red", ms=6)
-            ax.text((start + end) / 2 * hop_s, 0.5, names[p], ha="center", va="center", fontsize=8)
+            ax.text((start + end) / 2 * hop_s, 0.55, names[p], ha="center", va="center", fontsize=8, transform=strip,
+                    clip_on=True)
+        if name == "predicted":  # a red tick under every wrong frame
+            bad = np.flatnonzero(labels != true)
+            ax.plot((bad + 0.5) * hop_s, np.full(len(bad), 0.15), "|", color="red", ms=8, transform=strip)
+        ax.set_ylim(0, 1)
         ax.set_yticks([])
         ax.set_ylabel(name, rotation=0, ha="right", va="center")
     accuracy = float(np.mean(true == predicted))

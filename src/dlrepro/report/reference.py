@@ -130,7 +130,7 @@ def compare(reference: str | Path, results: str | Path, experiment: str | None =
         elif not has_original:
             judged = "no original number", "the original printed no number to compare with"
         elif ref.original_measured.startswith("not comparable"):  # another corpus and task: no verdict
-            judged = "not comparable", ref.original_measured
+            judged = "not comparable", "the original measured something else (its row says what)"
         else:
             judged = verdict(summary, ref.original, bool(ref.higher_is_better), TOLERANCES[ref.metric].value)
         rows.append({
