@@ -192,3 +192,21 @@ def test_pocketsphinx_aligns_real_fsdd_digits_to_their_phones(mirror, monkeypatc
     rows, reason = aligner.align(audio.read_wav(mirror / "fsdd" / "recordings" / "7_lucas_1.wav", RATE, resample=True),
                                  "seven")
     assert rows == [] and reason == "aligned phones S EH V AH N are no pronunciation of 'seven'"
+
+
+def test_an_original_on_another_corpus_gets_no_verdict(tmp_path):
+    from dlrepro.report.reference import compare
+
+    ours = {"mean": 0.70, "std": 0.01, "low": 0.68, "high": 0.72, "n": 3}
+    data = {"source": "download", "n_train": "1 frames", "n_val": "1 frames", "n_test": "1 frames"}
+    summary = tmp_path / "results" / "frame_phoneme" / "summary"
+    summary.mkdir(parents=True)
+    (summary / "variants.json").write_text(json.dumps({"states": {"unseen_frame_accuracy": ours, "data": data}}))
+    reference = tmp_path / "reference.csv"
+    reference.write_text("id,experiment,variant,metric,higher_is_better,original,original_setting,original_measured\n"
+                         "frame-phoneme,frame_phoneme,states,unseen_frame_accuracy,true,0.7643,MLP,"
+                         "not comparable: another corpus\n")
+    row = compare(reference, tmp_path / "results").iloc[0]
+    assert row["verdict"] == "not comparable" and row["ours"] == "0.7000 [0.6800, 0.7200]"
+    reference.write_text(reference.read_text().replace("not comparable: another corpus", "validation accuracy"))
+    assert compare(reference, tmp_path / "results").iloc[0]["verdict"] == "falls short"  # judged against 0.7643 ± 0.01
