@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -241,6 +242,8 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
             "source": meta["source"], "aligner": meta["aligner"], "phones": meta["phones"],
             "n_utterances": meta["n_utterances"], "n_kept": meta["n_kept"], "n_failed": meta["n_failed"],
             "failed": meta["failed"][:20], "phone_frames": meta["phone_frames"], "headline_variant": head,
+            "failed_by_word": dict(Counter(f["word"] for f in meta["failed"]).most_common()),
+            "failed_by_speaker": dict(Counter(f["speaker"] for f in meta["failed"]).most_common()),
             "unseen_speakers": data["unseen_speakers"], "train_speakers": data["train_speakers"],
             "frames": data["frames"], "utterances": data["utterances"],
             "chance_majority_unseen": metrics[head]["chance_majority_unseen"],
