@@ -83,6 +83,7 @@ DATASETS = (
     Dataset("speech_denoise"),
     Dataset("speech_utterances", files=("data/fsdd.sha256",)),
     Dataset("speech_features", needs="speech_utterances"),
+    Dataset("speech_alignment", needs="speech_utterances"),
 )
 
 ACCURACY = ("test_accuracy",)
@@ -111,6 +112,9 @@ EXPERIMENTS = (
     Experiment("lstm_ibm", "speech_features", ("scheme", "model", "train"), SNR),
     Experiment("siamese", "speech_features", ("model", "eval", "train"), ("test_pair_accuracy", "test_eer")),
     Experiment("continuation", "speech_denoise", ("clip", "model", "train"), SNR),
+    Experiment("frame_phoneme", "speech_alignment", ("split", "model", "baseline", "train"),
+               ("unseen_frame_accuracy", "seen_frame_accuracy", "baseline_unseen_frame_accuracy"),
+               summary_keys=("split", "variants")),
     # generative models on MNIST, read by the judge CNN
     Experiment("mnist_judge", "mnist", ("data", "model", "train"), ACCURACY),
     Experiment("vae_sevens", "mnist", ("data", "digits", "model", "train", "traverse"),
