@@ -83,6 +83,7 @@ DATASETS = (
     Dataset("speech_denoise"),
     Dataset("speech_utterances", files=("data/fsdd.sha256",)),
     Dataset("speech_features", needs="speech_utterances"),
+    Dataset("speech_sequences", needs="speech_utterances"),
 )
 
 ACCURACY = ("test_accuracy",)
@@ -111,6 +112,9 @@ EXPERIMENTS = (
     Experiment("lstm_ibm", "speech_features", ("scheme", "model", "train"), SNR),
     Experiment("siamese", "speech_features", ("model", "eval", "train"), ("test_pair_accuracy", "test_eer")),
     Experiment("continuation", "speech_denoise", ("clip", "model", "train"), SNR),
+    Experiment("ctc_phoneme", "speech_sequences", ("model", "specaugment", "eval", "train"),
+               ("test_per", "test_mean_edit_distance", "beam_minus_greedy_per"),
+               curves=("train_loss", "val_loss", "val_per")),
     # generative models on MNIST, read by the judge CNN
     Experiment("mnist_judge", "mnist", ("data", "model", "train"), ACCURACY),
     Experiment("vae_sevens", "mnist", ("data", "digits", "model", "train", "traverse"),
