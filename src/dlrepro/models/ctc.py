@@ -3,18 +3,19 @@ the phones and the blank (class 0) out (REFERENCE.md ctc-phoneme).
 
 Inputs are normalised per band by the training set's mean and deviation, then (normalise:
 sequence) by the sequence's own, over its frames (cepstral mean and variance normalisation: it
-removes a speaker's or a microphone's fixed colouring). A conv front end (Conv1d over time, 40 bands in: BatchNorm, ReLU; the last layer strided) feeds a
-stack of recurrent layers (LSTM or GRU, bidirectional or not), each over packed sequences, so
-padding never enters a recurrence. The pyramidal option (Listen, Attend and Spell's pBLSTM) joins
-each pair of adjacent frames before every recurrent layer after the first, halving the frame rate
-per layer. Between conv layers, padded frames are zeroed, so a sequence's outputs do not depend
-on what it is batched with. A linear layer maps to phones + blank.
+removes a speaker's or a microphone's fixed colouring). A conv front end (Conv1d over time, 40
+bands in: BatchNorm, ReLU; strided as params say) feeds a stack of recurrent layers (LSTM or GRU,
+bidirectional or not), each over packed sequences, so padding never enters a recurrence. The
+pyramidal option (Listen, Attend and Spell's pBLSTM) joins each pair of adjacent frames before
+every recurrent layer after the first, halving the frame rate per layer. Between conv layers,
+padded frames are zeroed, so a sequence's outputs do not depend on what it is batched with. A
+linear layer maps to phones + blank.
 
 Augmentation, in training mode only: each sequence's mel axis stretched by a random factor in
 [1 - freq_warp, 1 + freq_warp] (vocal tract length perturbation: a new voice per draw), then
-SpecAugment (Park et al. 2019): `time_masks` bands of up to `time_width`
-frames and `freq_masks` bands of up to `freq_width` mel bands set to 0 (the normalised mean), drawn
-per sequence and inside its length, for the whole batch at once from the model's generator.
+SpecAugment (Park et al. 2019): `time_masks` bands of up to `time_width` frames and `freq_masks`
+bands of up to `freq_width` mel bands set to 0 (the normalised mean), drawn per sequence and
+inside its length, for the whole batch at once from the model's generator.
 """
 
 from __future__ import annotations
