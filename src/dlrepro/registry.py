@@ -84,6 +84,7 @@ DATASETS = (
     Dataset("speech_utterances", files=("data/fsdd.sha256",)),
     Dataset("speech_features", needs="speech_utterances"),
     Dataset("speech_alignment", needs="speech_utterances"),
+    Dataset("speech_sequences", needs="speech_utterances"),
 )
 
 ACCURACY = ("test_accuracy",)
@@ -115,6 +116,9 @@ EXPERIMENTS = (
     Experiment("frame_phoneme", "speech_alignment", ("split", "model", "baseline", "train"),
                ("unseen_frame_accuracy", "seen_frame_accuracy", "baseline_unseen_frame_accuracy"),
                summary_keys=("split", "variants")),
+    Experiment("ctc_phoneme", "speech_sequences", ("model", "specaugment", "eval", "train"),
+               ("test_per", "test_mean_edit_distance", "beam_minus_greedy_per"),
+               curves=("train_loss", "val_loss", "val_per")),
     # generative models on MNIST, read by the judge CNN
     Experiment("mnist_judge", "mnist", ("data", "model", "train"), ACCURACY),
     Experiment("vae_sevens", "mnist", ("data", "digits", "model", "train", "traverse"),

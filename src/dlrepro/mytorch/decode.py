@@ -46,39 +46,93 @@ def beam_search(log_probs: np.ndarray, beam_width: int, blank: int = 0) -> BeamR
     is "a a") but merges into it otherwise (a, a is "a"). Extensions that reach the same prefix
     are summed, and the beam_width most probable prefixes are kept after every frame (ties broken
     by the prefix, so the result is deterministic).
+
+    Vectorised over the beam and the classes: a frame scores every prefix staying as it is (K) and
+    every prefix grown by every label (K × C) in a few array operations. Two candidates can only
+    reach the same prefix when an extension p + (c,) is itself a kept prefix (its own stay); those
+    pairs are found by looking each kept prefix's parent up among the kept prefixes (K lookups), and
+    summed. Only the kept prefixes become tuples.
     """
     if log_probs.ndim != 2:
         raise ValueError(f"beam_search: log_probs of shape {log_probs.shape}, expected (T, C)")
     if beam_width < 1:
         raise ValueError(f"beam_search: beam_width {beam_width}, expected at least 1")
     _check_blank("beam_search", blank, log_probs)
+    log_probs = np.asarray(log_probs, dtype=np.float64)
     classes = log_probs.shape[1]
-    labels = np.array([c for c in range(classes) if c != blank])
-    # prefix -> (log P(paths ending in blank), log P(paths ending in the prefix's last label))
-    beam: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -np.inf)}
+    not_label = np.arange(classes) == blank
+    # The beam: prefixes, and per prefix log P(paths ending in blank), log P(paths ending in its last label).
+    prefixes: list[tuple[int, ...]] = [()]
+    ends_blank, ends_label = np.zeros(1), np.full(1, -np.inf)
+    scored: list[tuple[float, tuple[int, ...]]] = [(0.0, ())]
     for frame in log_probs:
-        frame = np.asarray(frame, dtype=np.float64)
-        grown: dict[tuple[int, ...], list[float]] = {}
-
-        def add(prefix, ends_blank: float, ends_label: float) -> None:
-            entry = grown.setdefault(prefix, [-np.inf, -np.inf])
-            entry[0] = np.logaddexp(entry[0], ends_blank)
-            entry[1] = np.logaddexp(entry[1], ends_label)
-
-        for prefix, (ends_blank, ends_label) in beam.items():
-            either = np.logaddexp(ends_blank, ends_label)
-            stay_label = ends_label + frame[prefix[-1]] if prefix else -np.inf
-            add(prefix, either + frame[blank], stay_label)
-            # Every label extends the prefix from any path, except its last label, only after a blank.
-            extend = either + frame[labels]
-            if prefix:
-                extend[labels == prefix[-1]] = ends_blank + frame[prefix[-1]]
-            for label, log_p in zip(labels.tolist(), extend.tolist()):
-                add(prefix + (label,), -np.inf, log_p)
+        kept = len(prefixes)
+        last = np.array([p[-1] if p else blank for p in prefixes])
+        has_last = np.array([bool(p) for p in prefixes])
+        either = np.logaddexp(ends_blank, ends_label)
+        stay_blank = either + frame[blank]
+        stay_label = np.where(has_last, ends_label + frame[last], -np.inf)
+        # grow[k, c]: prefix k extended by label c, from any path, except its last label only after a blank.
+        grow = either[:, None] + frame[None, :]
+        grow[:, not_label] = -np.inf
+        rows = np.flatnonzero(has_last)
+        grow[rows, last[rows]] = ends_blank[rows] + frame[last[rows]]
+        # An extension that is a kept prefix merges into that prefix's stay.
+        index = {p: k for k, p in enumerate(prefixes)}
+        merges = [(j, index[p[:-1]], p[-1]) for j, p in enumerate(prefixes) if p and p[:-1] in index]
+        if merges:
+            into, parent, label = np.array(merges).T
+            stay_label[into] = np.logaddexp(stay_label[into], grow[parent, label])
+            grow[parent, label] = -np.inf
+        new_blank = np.concatenate([stay_blank, np.full(kept * classes, -np.inf)])
+        new_label = np.concatenate([stay_label, grow.ravel()])
+        scores = np.logaddexp(new_blank, new_label)
         # Prefixes no path reaches yet (a repeat with no blank before it) have probability 0: not kept.
-        scores = ((float(np.logaddexp(*p)), prefix) for prefix, p in grown.items())
-        scored = sorted((item for item in scores if item[0] > -np.inf),
+        finite = np.flatnonzero(scores > -np.inf)
+        order = finite[np.argsort(-scores[finite], kind="stable")]
+        if len(order) > beam_width:  # everything tied with the last kept score competes, by prefix
+            order = order[scores[order] >= scores[order[beam_width - 1]]]
+
+        def prefix_of(i: int) -> tuple[int, ...]:
+            return prefixes[i] if i < kept else prefixes[(i - kept) // classes] + ((i - kept) % classes,)
+
+        scored = sorted(((float(scores[i]), prefix_of(int(i)), int(i)) for i in order),
                         key=lambda item: (-item[0], item[1]))[:beam_width]
-        beam = {prefix: tuple(grown[prefix]) for _, prefix in scored}
-    ranked = [(prefix, score) for score, prefix in scored] if len(log_probs) else [((), 0.0)]
+        chosen = np.array([i for _, _, i in scored], dtype=np.intp)
+        prefixes = [p for _, p, _ in scored]
+        ends_blank, ends_label = new_blank[chosen], new_label[chosen]
+        scored = [(s, p) for s, p, _ in scored]
+    ranked = [(prefix, score) for score, prefix in scored]
     return BeamResult(ranked[0][0], ranked[0][1], ranked)
+
+
+def edit_distance(reference, hypothesis) -> int:
+    """Levenshtein distance between two sequences: the fewest insertions, deletions and
+    substitutions that turn one into the other (each costs 1).
+
+    The dynamic programme runs one row per element of `reference`, each row vectorised: with
+    t[j] = min(above[j] + 1, above[j−1] + substitution cost), the row is
+    d[j] = min over k ≤ j of t[k] + (j − k) (insertions along the row), a running minimum of t − j.
+    """
+    ref, hyp = np.asarray(list(reference)), np.asarray(list(hypothesis))  # list(): a string is its characters
+    columns = np.arange(len(hyp) + 1)
+    row = columns.copy()
+    for i, item in enumerate(ref, start=1):
+        t = np.empty_like(row)
+        t[0] = i
+        t[1:] = np.minimum(row[1:] + 1, row[:-1] + (hyp != item))
+        row = np.minimum.accumulate(t - columns) + columns
+    return int(row[-1])
+
+
+def error_rate(references, hypotheses) -> tuple[np.ndarray, float]:
+    """Each pair's edit distance and the error rate over all pairs: total edits over the total
+    reference length (a phone error rate for phone sequences)."""
+    references, hypotheses = list(references), list(hypotheses)
+    if len(references) != len(hypotheses):
+        raise ValueError(f"error_rate: {len(references)} references but {len(hypotheses)} hypotheses")
+    distances = np.array([edit_distance(r, h) for r, h in zip(references, hypotheses)], dtype=np.int64)
+    total = sum(len(r) for r in references)
+    if total == 0:
+        raise ValueError("error_rate: every reference is empty")
+    return distances, float(distances.sum() / total)

@@ -54,6 +54,7 @@ TOLERANCES = {
     "teacher_forced_mse": Tolerance(0.005, "0.005 MSE per pixel (about 5% of the original's 0.1061)"),
     "completion_judge_accuracy": Tolerance(0.01, "1 accuracy point (the claim was a range, 98–99%)"),
     "unseen_frame_accuracy": Tolerance(0.01, "1 accuracy point of frame accuracy"),
+    "test_mean_edit_distance": Tolerance(0.5, "0.5 edits per utterance"),
 }
 
 # The four verdicts, in the order the summary counts them; rows without one say why instead.
@@ -127,10 +128,10 @@ def compare(reference: str | Path, results: str | Path, experiment: str | None =
         summary, data = metrics[ref.metric], metrics["data"]
         if data["source"] == "embedded":
             judged = "not comparable", "embedded stand-in data: run a real-data profile"
+        elif ref.original_measured.startswith("not comparable"):  # another corpus and task: no verdict
+            judged = "not comparable", ref.original_measured
         elif not has_original:
             judged = "no original number", "the original printed no number to compare with"
-        elif ref.original_measured.startswith("not comparable"):  # another corpus and task: no verdict
-            judged = "not comparable", "the original measured something else (its row says what)"
         else:
             judged = verdict(summary, ref.original, bool(ref.higher_is_better), TOLERANCES[ref.metric].value)
         rows.append({
