@@ -4,7 +4,9 @@ One CSV row per (REFERENCE.md id, our experiment variant): later experiments add
 `original_measured` says what the original measured where it is not what we measure (validation
 accuracy, the training signal, another dataset); the verdict then says so. Our side comes from
 the experiment's summary folder only (results/<experiment>/summary/variants.json): per variant,
-each metric's summary over seeds (mean_ci95), `data` (source and split sizes) and `setting`.
+each metric's summary over seeds (mean_ci95), `data` (source and split sizes) and `setting`. Rows on
+embedded data, or on real data that `data["comparable"]` says differ from the original's (another
+corpus), are "not comparable" rather than judged.
 
 The verdict judges our 95% interval over seeds against the band original ± tolerance (the
 metric's entry in TOLERANCES): beats (the whole interval is better than the band), matches (the
@@ -53,6 +55,7 @@ TOLERANCES = {
     # runs of one recipe (our seeds differ by under 0.001 on real MNIST); 0.005 is about 5% of it.
     "teacher_forced_mse": Tolerance(0.005, "0.005 MSE per pixel (about 5% of the original's 0.1061)"),
     "completion_judge_accuracy": Tolerance(0.01, "1 accuracy point (the claim was a range, 98–99%)"),
+    "verify_auc": Tolerance(0.005, "0.005 of ROC AUC"),
 }
 
 # The four verdicts, in the order the summary counts them; rows without one say why instead.
@@ -126,6 +129,8 @@ def compare(reference: str | Path, results: str | Path, experiment: str | None =
         summary, data = metrics[ref.metric], metrics["data"]
         if data["source"] == "embedded":
             judged = "not comparable", "embedded stand-in data: run a real-data profile"
+        elif data.get("comparable"):  # real data, but not the original's: data["comparable"] says why not
+            judged = "not comparable", data["comparable"]
         elif not has_original:
             judged = "no original number", "the original printed no number to compare with"
         else:
