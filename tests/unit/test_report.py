@@ -263,3 +263,17 @@ def test_the_browser_check_sees_what_a_reader_would_miss(tmp_path):
     assert "failed request https://cdn.invalid/require.js" in found and "image a figure" in found
     assert "undefined_call is not defined" in found
     assert (tmp_path / "shots" / "bad.png").stat().st_size > 0
+
+
+def test_real_results_on_another_corpus_are_not_judged_against_the_original(tmp_path):
+    results, ref = reference_run(tmp_path)
+    provenance = results / "exp" / "variants" / "good" / "provenance.json"
+    record = json.loads(provenance.read_text())
+    record["data"]["comparable"] = "another corpus: 38 people, not the original's 4,000"
+    provenance.write_text(json.dumps(record))
+    with summary_folder(results / "exp" / "summary", results / "exp" / "variants", ["good", "close"]):
+        pass
+    table = compare(ref, results, "exp").set_index("variant")
+    assert table.loc["good", "verdict"] == "not comparable"
+    assert table.loc["good", "why"] == "another corpus: 38 people, not the original's 4,000"
+    assert table.loc["close", "verdict"] == "inconclusive"  # the other variant is still judged

@@ -208,7 +208,8 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
     angle = faces.light_angle(a["azimuth"], a["elevation"])
     s = seed_split(a, sp, first_seed["seed"])
     shown, names = [], []
-    for part, what in (("train", "train"), ("val", "validation"), ("test", "test (harsh light)"),
+    test_name = "test (harsher lights)" if sp["lights"] == "angle" else "test (unseen lights)"
+    for part, what in (("train", "train"), ("val", "validation"), ("test", test_name),
                        ("verify", "verification (unseen people)")):
         idx = s[part]
         people = np.unique(a["person"][idx])[:2]
