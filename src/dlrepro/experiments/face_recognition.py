@@ -1,14 +1,15 @@
 """Face classification and verification with a ResNet (REFERENCE.md face-classify, face-verify).
 
 One split per seed (data/faces.split): `holdout_people` whole identities are never trained on
-and form the verification set; the other people's faces lit within `train_max_angle` degrees of
-the camera axis train the classifier (a share per person validates it: best epoch), and their
-faces under harsher light are the classification test. So the classifier is asked to recognise
-known people under lights it never saw, Yale B's classic question, where linear methods are
-known to fail. One trained classifier per seed serves both tasks: classification of the known
-people across the lighting split; verification of every pair of the held-out people's faces
-(all lights) by the cosine of the classifier's penultimate-layer embeddings (ROC AUC, equal
-error rate).
+and form the verification set; the other people's faces under the training lights train the
+classifier (a share per person validates it: best epoch), and their faces under the other lights
+are the classification test. The training lights are a seeded half of Yale B's 64 light
+directions (`lights: random`: every test light is unseen, within the same range of angles), or
+those within `train_max_angle` degrees of the camera axis (`lights: angle`: every test light is
+harsher, Yale B's classic extrapolation). One trained classifier per seed serves both tasks:
+classification of the known people under unseen lights; verification of every pair of the
+held-out people's faces (all lights) by the cosine of the classifier's penultimate-layer
+embeddings (ROC AUC, equal error rate).
 
 The baselines run on the same split and the same per-image normalised inputs: Eigenfaces (PCA +
 nearest neighbour) and Fisherfaces (PCA + LDA + nearest neighbour), fit on every training-light
