@@ -85,6 +85,7 @@ DATASETS = (
     Dataset("speech_features", needs="speech_utterances"),
     Dataset("speech_alignment", needs="speech_utterances"),
     Dataset("speech_sequences", needs="speech_utterances"),
+    Dataset("faces"),
 )
 
 ACCURACY = ("test_accuracy",)
@@ -138,6 +139,9 @@ EXPERIMENTS = (
     Experiment("mytorch", "mnist", ("data", "model", "train"),
                ("test_accuracy_mytorch", "test_accuracy_torch", "max_weight_difference"),
                curves=("train_loss_mytorch", "train_loss_torch"), curve_x="step"),
+    # faces: one ResNet per seed classifies across a lighting split and verifies unseen people
+    Experiment("face_recognition", "faces", ("split", "model", "augment", "baselines", "train"),
+               ("test_accuracy", "verify_auc"), curves=("train_loss", "val_loss", "val_accuracy")),
 )
 
 DATASET = {d.name: d for d in DATASETS}

@@ -77,7 +77,7 @@ def test_parity_check_catches_a_drift(project):
     assert any(p.startswith("inputs.deps") for p in problems)
 
 
-@pytest.mark.parametrize("section", ["mnist_mlp", "svd_compress", "cifar_transfer", "siamese"])
+@pytest.mark.parametrize("section", ["mnist_mlp", "svd_compress", "cifar_transfer", "siamese", "face_recognition"])
 def test_a_one_line_variant_appears_in_both_tools(project, section):
     """One line in a family's params file, no other edit: a stage in both tools, read by its summary."""
     path = project / "params" / f"{section}.yaml"

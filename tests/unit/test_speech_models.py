@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from dlrepro.experiments.lstm_ibm import ChunkWise, to_chunks
-from dlrepro.experiments.siamese import one_shot, roc_eer
+from dlrepro.experiments.siamese import one_shot
+from dlrepro.train.verification import roc_eer
 from dlrepro.train.speech import chunks, masked_mse, padded
 from dlrepro.models.speech import N_BINS, Conv2dWindow, Denoiser, Siamese, SiameseEncoder, build_network
 from dlrepro.train.engine import Split, fit, seed_everything
@@ -137,7 +138,7 @@ def test_chunks_overlap_by_the_hop():
 
 
 def test_best_threshold_maximises_accuracy():
-    from dlrepro.experiments.siamese import best_threshold
+    from dlrepro.train.verification import best_threshold
 
     labels = np.array([0, 0, 1, 0, 1, 1])
     scores = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])

@@ -29,33 +29,9 @@ from dlrepro.train.engine import Split, evaluate, fit, schedule_text, start_stag
 from dlrepro.train.provenance import read_result
 from dlrepro.train.seeds import run_seeds
 from dlrepro.train.speech import log_stats, padded
+from dlrepro.train.verification import best_threshold, roc_eer
 
 ARRAYS = ["clean_mag", "frame_offsets", "speaker", "pairs", "pair_set", "speaker_set", "utt_set"]
-
-
-def roc_eer(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """ROC curve, AUC and equal error rate (where the false positive and false negative rates meet)."""
-    from sklearn.metrics import roc_auc_score, roc_curve
-
-    fpr, tpr, _ = roc_curve(labels, scores)
-    fnr = 1 - tpr
-    i = int(np.argmin(np.abs(fnr - fpr)))
-    # interpolate between the two ROC points around the crossing
-    j = i + 1 if i + 1 < len(fpr) and (fnr[i] - fpr[i]) > 0 else max(i - 1, 0)
-    d_i, d_j = fnr[i] - fpr[i], fnr[j] - fpr[j]
-    eer = float(fpr[i] if d_i == d_j else fpr[i] + (fpr[j] - fpr[i]) * d_i / (d_i - d_j))
-    return fpr, tpr, float(roc_auc_score(labels, scores)), eer
-
-
-def best_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
-    """The threshold t (a midpoint between sorted scores) maximising the accuracy of score > t."""
-    order = np.argsort(scores)
-    s, y = scores[order], labels[order].astype(np.int64)
-    # accuracy when the k lowest scores are called negative: negatives among them + positives above
-    correct = np.concatenate([[0], np.cumsum(1 - y)]) + (y.sum() - np.concatenate([[0], np.cumsum(y)]))
-    k = int(np.argmax(correct))
-    t = s[0] - 1 if k == 0 else s[-1] + 1 if k == len(s) else (s[k - 1] + s[k]) / 2
-    return float(t), float(correct[k] / len(s))
 
 
 def one_shot(emb: np.ndarray, speakers: np.ndarray, draws: int, rng: np.random.Generator) -> float:
@@ -182,6 +158,7 @@ def listening_clips(data_dir: str | Path, results_dir: Path, metrics: dict[str, 
 
 def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
               out_dir: str | Path, upstream: str | Path | None = None) -> pd.DataFrame:
+    from dlrepro.report import figures
     from dlrepro.report import speech_figures as figs
 
     results_dir = Path(results_dir)
@@ -203,6 +180,6 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
     with summary_folder(out_dir, results_dir, variants) as tmp:
         table.to_csv(tmp / "results.csv", index=False, float_format="%.4f")
         write_json(tmp / "summary.json", {k: data[k] for k in ("train_speakers", "val_speakers", "test_speakers")})
-        figs.roc(curves, tmp / "roc.png", "verification ROC on unseen speakers")
+        figures.roc(curves, tmp / "roc.png", "verification ROC on unseen speakers")
         figs.write_clips(tmp, listening_clips(data_dir, results_dir, metrics), int(read_json(Path(data_dir) / "meta.json")["sample_rate"]))
     return table

@@ -4,7 +4,9 @@ One CSV row per (REFERENCE.md id, our experiment variant): later experiments add
 `original_measured` says what the original measured where it is not what we measure (validation
 accuracy, the training signal, another dataset); the verdict then says so. Our side comes from
 the experiment's summary folder only (results/<experiment>/summary/variants.json): per variant,
-each metric's summary over seeds (mean_ci95), `data` (source and split sizes) and `setting`.
+each metric's summary over seeds (mean_ci95), `data` (source and split sizes) and `setting`. Rows on
+embedded data, or on real data that `data["comparable"]` says differ from the original's (another
+corpus), are "not comparable" rather than judged.
 
 The verdict judges our 95% interval over seeds against the band original ± tolerance (the
 metric's entry in TOLERANCES): beats (the whole interval is better than the band), matches (the
@@ -55,6 +57,7 @@ TOLERANCES = {
     "completion_judge_accuracy": Tolerance(0.01, "1 accuracy point (the claim was a range, 98–99%)"),
     "unseen_frame_accuracy": Tolerance(0.01, "1 accuracy point of frame accuracy"),
     "test_mean_edit_distance": Tolerance(0.5, "0.5 edits per utterance"),
+    "verify_auc": Tolerance(0.005, "0.005 of ROC AUC"),
 }
 
 # The four verdicts, in the order the summary counts them; rows without one say why instead.

@@ -57,18 +57,6 @@ def spectrograms(waves: dict[str, np.ndarray], rate: int, path: str | Path, titl
     save(fig, path)
 
 
-def roc(curves: dict[str, tuple[np.ndarray, np.ndarray, float, float]], path: str | Path, title: str) -> None:
-    """ROC curves: name -> (false positive rates, true positive rates, AUC, EER)."""
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    for name, (fpr, tpr, auc, eer) in curves.items():
-        ax.plot(fpr, tpr, label=f"{name}: AUC {auc:.3f}, EER {eer:.3f}")
-    ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
-    ax.plot([0, 1], [1, 0], color="grey", ls="--", lw=0.8, label="EER line")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1))
-    ax.legend(fontsize=7, loc="lower right")
-    save(fig, path)
-
-
 def curves(histories: dict[str, pd.DataFrame], column: str, path: str | Path, title: str, ylabel: str) -> None:
     """One validation curve per variant (its first seed)."""
     fig, ax = plt.subplots(figsize=(6, 3.4))

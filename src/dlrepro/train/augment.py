@@ -45,11 +45,28 @@ def random_crop(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> to
     return padded[batch, channel, rows, cols]
 
 
-OPS = {"brightness": brightness, "hflip": hflip, "crop": random_crop}
+def lighting(x: torch.Tensor, generator: torch.Generator, strength: float = 2.0, gamma: float = 0.5) -> torch.Tensor:
+    """Relight each image: intensities (in [0, 1] terms) raised to a power exp(U(-gamma, gamma)),
+    then multiplied by exp(s * ramp), a log-linear ramp across the image in a random direction
+    with s drawn in [0, strength], so one side grows up to e^s times brighter than the other, as
+    under a light from the side (faces under Yale B's lights)."""
+    n, _, h, w = x.shape
+    angle = 2 * torch.pi * _uniform(n, x, generator)
+    amount = strength * _uniform(n, x, generator)
+    power = torch.exp(gamma * (2 * _uniform(n, x, generator) - 1))
+    u = torch.linspace(-1, 1, w, device=x.device, dtype=torch.float32)
+    v = torch.linspace(-1, 1, h, device=x.device, dtype=torch.float32)
+    ramp = torch.cos(angle).view(-1, 1, 1, 1) * u.view(1, 1, 1, -1) + torch.sin(angle).view(-1, 1, 1, 1) * v.view(1, 1, -1, 1)
+    unit = ((x.float() + 1) / 2).clamp(min=0) ** power.view(-1, 1, 1, 1)
+    return ((unit * torch.exp(amount.view(-1, 1, 1, 1) * ramp)).clamp(0, 1) * 2 - 1).to(x.dtype)
+
+
+OPS = {"brightness": brightness, "hflip": hflip, "crop": random_crop, "lighting": lighting}
 
 
 def augment(x: torch.Tensor, ops: list[str], generator: torch.Generator, settings: dict) -> torch.Tensor:
-    """Apply the named augmentations in order; settings holds brightness (amount) and crop_pad."""
+    """Apply the named augmentations in order; settings holds brightness (amount), crop_pad and,
+    for lighting, lighting_strength and lighting_gamma."""
     for name in ops:
         if name == "brightness":
             x = brightness(x, generator, settings["brightness"])
@@ -57,6 +74,8 @@ def augment(x: torch.Tensor, ops: list[str], generator: torch.Generator, setting
             x = hflip(x, generator)
         elif name == "crop":
             x = random_crop(x, generator, settings["crop_pad"])
+        elif name == "lighting":
+            x = lighting(x, generator, settings["lighting_strength"], settings["lighting_gamma"])
         else:
             raise ValueError(f"unknown augmentation {name!r} ({', '.join(OPS)})")
     return x

@@ -1,0 +1,189 @@
+"""Faces: the Yale B reader's structure checks, generated faces, seeded identity-disjoint splits and
+pairs, the ResNet, the subspace baselines and the relighting augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dlrepro.data import faces
+from dlrepro.data.sources import DataError
+from dlrepro.experiments.face_recognition import cosine_scores
+from dlrepro.models import resnet, subspace
+from dlrepro.train.augment import augment
+
+W, H = faces.YALE_WIDTH, faces.YALE_HEIGHT
+
+
+def pgm(value: int = 100, header: bytes | None = None) -> bytes:
+    return (header if header is not None else f"P5\n{W} {H}\n255\n".encode()) + bytes([value]) * (W * H)
+
+
+@pytest.fixture
+def small_yale(tmp_path, monkeypatch):
+    """A CroppedYale folder of 3 people x 3 lights (the counts the reader expects, patched down)."""
+    monkeypatch.setattr(faces, "YALE_PEOPLE", 3)
+    monkeypatch.setattr(faces, "YALE_MIN_CONDITIONS", 3)
+    root = tmp_path / "CroppedYale"
+    for k in (1, 2, 3):
+        folder = root / f"yaleB{k:02d}"
+        folder.mkdir(parents=True)
+        for a, e in ((0, 0), (-35, 15), (110, 65)):
+            (folder / f"yaleB{k:02d}_P00A{a:+04d}E{e:+03d}.pgm").write_bytes(pgm(10 * k))
+    (root / "yaleB01" / "yaleB01_P00_Ambient.pgm").write_bytes(pgm(5))
+    return root
+
+
+def test_yale_reader_parses_names_lights_and_pixels(small_yale):
+    arrays, info = faces.from_yale(str(small_yale.parent), downsample=3)
+    assert arrays["images"].shape == (9, 64, 56) and arrays["images"].dtype == np.uint8
+    assert arrays["person"].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert sorted(set(zip(arrays["azimuth"].tolist(), arrays["elevation"].tolist()))) == [(-35, 15), (0, 0), (110, 65)]
+    assert (arrays["images"][arrays["person"] == 1] == 20).all()
+    assert info["people"] == ["yaleB01", "yaleB02", "yaleB03"]
+    assert info["files"]["ambient_images_left_out"] == 1
+    assert info["files"]["matches_published"] is False  # a made-up copy: recorded, not hidden
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_bytes(pgm(header=b"P2\n168 192\n255\n")), "not a binary PGM"),
+    (lambda p: p.write_bytes(pgm(header=b"P5\n192 168\n255\n")), "PGM is 192x168 with maxval 255, expected 168x192"),
+    (lambda p: p.write_bytes(pgm()[:-10]), "bytes of pixels, expected 32256"),
+    (lambda p: p.rename(p.with_name("yaleB02_P00A+000E+00.pgm")), "names person yaleB02 but lies in the folder yaleB01"),
+    (lambda p: p.rename(p.with_name("yaleB01_P00A+001E+00.pgm")), "not one of Yale B's 64"),
+    (lambda p: p.rename(p.with_name("notes.txt")), "unexpected file name"),
+])
+def test_yale_structure_errors_name_the_file(small_yale, damage, message):
+    path = small_yale / "yaleB01" / "yaleB01_P00A+000E+00.pgm"
+    damage(path)
+    with pytest.raises(DataError, match=message) as error:
+        faces.from_yale(str(small_yale), downsample=3)
+    assert str(small_yale / "yaleB01") in str(error.value)
+
+
+def test_yale_reader_counts_people_and_lights(small_yale):
+    (small_yale / "yaleB03" / "yaleB03_P00A+000E+00.pgm").unlink()
+    with pytest.raises(DataError, match=r"yaleB03: 2 lit images, expected at least 3"):
+        faces.from_yale(str(small_yale), downsample=3)
+    with pytest.raises(DataError, match="expected 3 folders yaleBNN, found 0"):
+        faces.from_yale(str(small_yale / "yaleB01"), downsample=3)
+    with pytest.raises(DataError, match="faces.local_path"):
+        faces.from_yale(None, downsample=3)
+
+
+def test_pgm_header_may_hold_comments_and_block_means_average():
+    image = faces.read_pgm(b"P5\n# a comment\n2 2\n255\n" + bytes([0, 30, 60, 90]), "x.pgm", 2, 2)
+    assert image.tolist() == [[0, 30], [60, 90]]
+    assert faces.block_mean(np.arange(36, dtype=np.uint8).reshape(6, 6), 3).tolist() == [[7, 10], [25, 28]]
+
+
+def test_generated_faces_are_seeded_and_lighting_is_a_nuisance():
+    images, person, condition = faces.generate(4, 32, 28, seed=0)
+    assert images.shape == (4 * 64, 32, 28) and images.dtype == np.uint8
+    again, _, _ = faces.generate(4, 32, 28, seed=0)
+    other, _, _ = faces.generate(4, 32, 28, seed=1)
+    assert np.array_equal(images, again) and not np.array_equal(images, other)
+    x = images.reshape(4, 64, -1).astype(float)
+    # the frontal light: one person's face differs from another's, and the same face differs more across lights
+    frontal = faces.CONDITIONS.index((0, 0)), faces.CONDITIONS.index((-110, 15))
+    across_people = np.abs(x[0, frontal[0]] - x[1, frontal[0]]).mean()
+    across_lights = np.abs(x[0, frontal[0]] - x[0, frontal[1]]).mean()
+    assert across_people > 2 and across_lights > across_people
+    assert person.tolist() == np.repeat(np.arange(4), 64).tolist() and condition.max() == 63
+
+
+def _toy_people(n_people: int = 12):
+    az, el = np.array(faces.CONDITIONS).T
+    return np.repeat(np.arange(n_people), 64), np.tile(az, n_people), np.tile(el, n_people)
+
+
+@pytest.mark.parametrize("lights", ["random", "angle"])
+def test_split_holds_out_whole_people_and_comes_back_from_the_seed(lights):
+    person, az, el = _toy_people()
+    s = faces.split(person, az, el, 3, 4, lights, 0.5, 50, 0.2)
+    train_people = set(person[np.concatenate([s["train"], s["val"], s["test"]])])
+    verify_people = set(person[s["verify"]])
+    assert verify_people == set(s["held_out"]) and len(verify_people) == 4
+    assert not train_people & verify_people  # no person both trained on and verified
+    parts = [s[k] for k in ("train", "val", "test", "verify")]
+    assert sum(map(len, parts)) == len(person) and len(np.unique(np.concatenate(parts))) == len(person)
+    train_lights = set(zip(az[s["train"]], el[s["train"]])) | set(zip(az[s["val"]], el[s["val"]]))
+    assert not train_lights & set(zip(az[s["test"]], el[s["test"]]))  # every test light is unseen
+    if lights == "angle":
+        assert faces.light_angle(az[s["train"]], el[s["train"]]).max() <= 50 < faces.light_angle(az[s["test"]], el[s["test"]]).min()
+    else:
+        assert len(train_lights) == 32
+    assert np.all(np.bincount(person[s["val"]])[s["known"]] > 0)  # every known person validates
+    again = faces.split(person, az, el, 3, 4, lights, 0.5, 50, 0.2)
+    assert all(np.array_equal(s[k], again[k]) for k in s)
+    other = faces.split(person, az, el, 4, 4, lights, 0.5, 50, 0.2)
+    assert not np.array_equal(s["held_out"], other["held_out"]) or not np.array_equal(s["val"], other["val"])
+
+
+def test_split_refuses_impossible_requests():
+    person, az, el = _toy_people(4)
+    with pytest.raises(ValueError, match="holdout_people is 3, must be 1 to 2"):
+        faces.split(person, az, el, 0, 3, "random", 0.5, 50, 0.2)
+    with pytest.raises(ValueError, match="unknown lights"):
+        faces.split(person, az, el, 0, 1, "sideways", 0.5, 50, 0.2)
+
+
+def test_pairs_are_every_unordered_pair_once():
+    person = np.array([0, 0, 1, 2, 2, 2])
+    i, j, same = faces.pairs(person)
+    assert len(i) == 15 and np.all(i < j) and len(set(zip(i, j))) == 15
+    assert same.sum() == 1 + 3 and np.array_equal(same, person[i] == person[j])
+
+
+def test_cosine_scores():
+    e = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 3.0], [-1.0, 0.0]])
+    assert np.allclose(cosine_scores(e, np.array([0, 0, 0]), np.array([1, 2, 3])), [1, 0, -1])
+
+
+def test_resnet34_layout_embedding_and_lighting_invariant_input():
+    model = resnet.build({"blocks": [3, 4, 6, 3], "widths": [4, 8, 16, 32], "stem_stride": 2, "stem_pool": True,
+                          "input_norm": "log"}, n_classes=5).eval()
+    assert sum(isinstance(m, resnet.BasicBlock) for m in model.modules()) == 16  # ResNet-34: 3+4+6+3
+    x = torch.rand(3, 1, 64, 56) * 1.6 - 0.8
+    assert model(x).shape == (3, 5) and model.embed(x).shape == (3, 32)
+    # log then standardise: a face twice as bright (a product, like a brighter lamp) looks the same
+    brighter = ((x + 1) / 2 * 1.25) * 2 - 1
+    assert torch.allclose(model.standardize(x), model.standardize(brighter), atol=2e-2)
+    with pytest.raises(ValueError, match="one block count"):
+        resnet.ResNet(5, [3, 4], [8])
+
+
+def test_subspace_baselines_classify_separable_faces_and_embed():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 1, (5, 40))
+    y = np.repeat(np.arange(5), 12)
+    x = centres[y] + 0.2 * rng.normal(0, 1, (60, 40))
+    test_y = np.repeat(np.arange(5), 4)
+    test_x = centres[test_y] + 0.2 * rng.normal(0, 1, (20, 40))
+    eigen = subspace.eigenfaces(x, y, 10)
+    fisher = subspace.fisherfaces(x, y, 30)
+    assert (eigen.predict(test_x) == test_y).all() and (fisher.predict(test_x) == test_y).all()
+    assert eigen.embed(test_x).shape == (20, 10) and fisher.embed(test_x).shape == (20, 4)  # c - 1 dimensions
+    with pytest.raises(ValueError, match="at most 40 possible"):
+        subspace.eigenfaces(x, y, 41)
+
+
+def test_relighting_is_deterministic_in_range_and_keeps_each_image():
+    x = torch.rand(6, 1, 16, 14) * 1.6 - 0.8
+    settings = {"lighting_strength": 2.0, "lighting_gamma": 0.3}
+    a = augment(x, ["lighting"], torch.Generator().manual_seed(0), settings)
+    assert torch.equal(a, augment(x, ["lighting"], torch.Generator().manual_seed(0), settings))
+    assert a.shape == x.shape and a.min() >= -1 and a.max() <= 1 and not torch.equal(a, x)
+    same = augment(x[:1].expand(6, -1, -1, -1).contiguous(), ["lighting"], torch.Generator().manual_seed(0), settings)
+    assert not torch.allclose(same[0], same[1])  # one draw per image
+    none = augment(x, ["lighting"], torch.Generator().manual_seed(0), {"lighting_strength": 0.0, "lighting_gamma": 0.0})
+    assert torch.allclose(none, x, atol=1e-6)
+
+
+@pytest.mark.realdata
+def test_extended_yale_b_from_the_mirror(mirror):
+    arrays, info = faces.from_yale(str(mirror / "extended-yale-b" / "CroppedYale"), downsample=3)
+    assert arrays["images"].shape == (2414, 64, 56) and len(info["people"]) == 38
+    assert info["files"]["matches_published"] and info["files"]["ambient_images_left_out"] == 10
+    assert np.bincount(arrays["person"]).min() >= 59
