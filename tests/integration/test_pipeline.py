@@ -56,6 +56,7 @@ def shorten(params: dict) -> None:
     shorten_images(params)
     shorten_speech(params)
     shorten_generative(params)
+    shorten_challenges(params)
 
 
 IMAGE_PAGES = ("fmnist_mlp_grid", "fmnist_cnn", "cifar_cnn", "cifar_augment", "cifar_transfer")
@@ -96,6 +97,13 @@ def shorten_generative(params: dict) -> None:
     params["gan_impute"]["profiles"]["embedded"]["train"].update(epochs=2)
     params["cgan_label"]["profiles"]["embedded"]["train"].update(epochs=4, checkpoint_every=2)
     params["cgan_center"]["profiles"]["embedded"]["train"].update(epochs=2, checkpoint_every=1)
+
+
+def shorten_challenges(params: dict) -> None:
+    """The 11-785 challenges (frame phonemes, faces, CTC) for one or two epochs."""
+    params["frame_phoneme"]["profiles"]["embedded"]["train"].update(epochs=1)
+    params["face_recognition"]["profiles"]["embedded"]["train"].update(epochs=2)
+    params["ctc_phoneme"]["profiles"]["embedded"]["train"].update(epochs=1)
 
 
 SPEECH = ("denoise", "lstm_ibm", "siamese", "continuation")
