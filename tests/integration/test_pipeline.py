@@ -663,11 +663,13 @@ def test_results_shared_through_an_s3_remote_rebuild_the_report_without_training
 RUN_ONLY = {"wall_s", "train_seconds", "step_cost", "git_commit", "git_dirty"}
 # A page's provenance table shows each run's commit and wall time: the one part of a page two runs differ in
 PROVENANCE_TABLE = re.compile(rb'<h2 id="Provenance">.*?</table>', re.S)
-COMMIT = re.compile(rb"\b[0-9a-f]{12}(?:[0-9a-f]{28})?\b")  # the index names the results' commits
+COMMIT = re.compile(rb"\b[0-9a-f]{12}(?:[0-9a-f]{28})?\b")
+# the index lists the distinct commits results came from: the cluster's results add one
+COMMIT_LIST = re.compile(rb"<commit>(?: \(dirty\))?(?:, <commit>(?: \(dirty\))?)*")
 
 
 def page_result(page: bytes) -> bytes:
-    return COMMIT.sub(b"<commit>", PROVENANCE_TABLE.sub(b"", page))
+    return COMMIT_LIST.sub(b"<commits>", COMMIT.sub(b"<commit>", PROVENANCE_TABLE.sub(b"", page)))
 
 
 def without_timings(node):
