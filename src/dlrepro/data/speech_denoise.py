@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlrepro.data import audio, speech_gen
+from dlrepro.data import audio
 from dlrepro.data.sources import DataError, RemoteFile, fetch
 from dlrepro.io import load_arrays, read_json, save_arrays
 
@@ -51,6 +51,8 @@ def from_local(values: dict, names=tuple(FILES)) -> tuple[dict, dict]:
 
 
 def from_embedded(values: dict) -> tuple[dict, dict]:
+    from dlrepro.data import speech_gen  # scipy: only the data stage of the embedded profile needs it
+
     e = values["embedded"]
     waves = speech_gen.course_pair(e["seconds"], tuple(e["test_seconds"]), e["snr_db"], np.random.default_rng(e["seed"]))
     return waves, {"origin": "generated: dlrepro.data.speech_gen.course_pair", "seed": e["seed"]}

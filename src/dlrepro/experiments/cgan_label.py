@@ -138,9 +138,8 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
         frames = []
         for v in variants:
             real = read_json(Path(results_dir) / v / "provenance.json")["real"]
-            histories = seed_histories(results_dir, v)
-            seeds = sorted(int(p.name[4:]) for p in (Path(results_dir) / v / "runs").glob("seed*"))
-            frames += [h.assign(variant=v, seed=s) for s, h in zip(seeds, histories)]
+            histories = seed_histories(Path(results_dir) / v / "runs")
+            frames += [h.assign(variant=v, seed=s) for s, h in histories.items()]
             panels = [Panel("judge_accuracy", "judge accuracy (requested label)"),
                       Panel("frechet", "Fréchet distance (judge features)",
                             {f"real vs real floor {real['frechet_floor']:.2f}": real["frechet_floor"]}, log=True),
@@ -149,7 +148,7 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
                       Panel("d_loss", "discriminator loss (epoch mean)"),
                       Panel("g_loss", "generator loss (epoch mean)"),
                       Panel("d_real", "D's mean P(real) on real digits")]
-            history_panels({v: histories}, panels, tmp / f"curves_{v}.png",
+            history_panels({v: list(histories.values())}, panels, tmp / f"curves_{v}.png",
                            f"cgan-label {v}: measures at each checkpoint and losses per epoch, every seed")
         table = pd.concat(frames)
         cols = ["variant", "seed", "epoch", *MEASURES, "d_loss", "g_loss", "d_real", "d_fake"]

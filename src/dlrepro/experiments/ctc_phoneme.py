@@ -22,9 +22,9 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 
 from dlrepro.io import load_arrays, read_json, write_json
@@ -35,6 +35,9 @@ from dlrepro.report.summary import summary_folder
 from dlrepro.train.engine import Split, fit, schedule_text, start_stage
 from dlrepro.train.provenance import read_result
 from dlrepro.train.seeds import run_seeds
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where used: it costs every training stage 0.2 s to start
 
 ARRAYS = ["mel", "frame_offsets", "phones", "phone_offsets", "split", "speaker", "words", "word_offsets"]
 PER_BOUNDS = (0.0, math.inf)  # insertions can push a PER past 1
@@ -238,6 +241,8 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
 def examples(data_dir: Path, results_dir: Path, metrics: dict[str, dict], meta: dict) -> tuple[pd.DataFrame, list]:
     """The test sequences whose audio the dataset kept: truth and each variant's decodes (first seed),
     and the clips."""
+    import pandas as pd
+
     a = load_arrays(data_dir, ARRAYS + ["wave", "wave_offsets"])
     test = np.flatnonzero(a["split"] == 2)[:len(a["wave_offsets"]) - 1]
     phones = ["-", *meta["phones"]]
@@ -267,6 +272,8 @@ def examples(data_dir: Path, results_dir: Path, metrics: dict[str, dict], meta: 
 
 def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
               out_dir: str | Path, upstream: str | Path | None = None) -> pd.DataFrame:
+    import pandas as pd
+
     from dlrepro.report import ctc_figures, figures
     from dlrepro.report import speech_figures as figs
 
@@ -305,7 +312,7 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
             "decode_seconds_per_test_set": seconds})
         ctc_figures.grouped_interval_bars(table, "test_per", tmp / "per.png",
                                    "phone error rate on unseen speakers (mean, 95% interval over seeds)", "PER")
-        figures.history_panels({v: figures.seed_histories(results_dir, v) for v in variants},
+        figures.history_panels({v: list(figures.seed_histories(Path(results_dir) / v / "runs").values()) for v in variants},
                                [figures.Panel("train_loss", "training CTC loss"),
                                 figures.Panel("val_loss", "validation CTC loss"),
                                 figures.Panel("val_per", "validation PER (greedy)")],

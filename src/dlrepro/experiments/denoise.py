@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 
 from dlrepro.data import audio
@@ -31,6 +31,9 @@ from dlrepro.train.engine import Split, fit, schedule_text, start_stage
 from dlrepro.train.provenance import read_result
 from dlrepro.train.seeds import run_seeds
 from dlrepro.train.speech import chunks, comparison, log_stats, masked_mse
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where used: it costs every training stage 0.2 s to start
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,8 @@ EXCERPT_S = 4.0
 
 def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
               out_dir: str | Path, upstream: str | Path | None = None) -> pd.DataFrame:
+    import pandas as pd
+
     from dlrepro.report import speech_figures as figs
 
     pair = Pair(data_dir)

@@ -65,7 +65,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
 
     trained_with = {"model": values["model"], "train": t, "factors": factors(values)}
     return run_on_splits(data_dir, t, runtime, runs_dir, metrics_path, provenance_path, label,
-                         train_one, trained_with=trained_with, setting=describe(values), save_models=False, curves=False)
+                         train_one, trained_with=trained_with, setting=describe(values), save_models=False)
 
 
 # ---------------------------------------------------------------- summary over every variant

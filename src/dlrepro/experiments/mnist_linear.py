@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dlrepro.data import mnist
 from dlrepro.models.mlp import MLP
-from dlrepro.report.summary import copy_from_runs, summary_folder
+from dlrepro.report.summary import summary_folder
 from dlrepro.train.engine import epoch_batches, fit_steps
 from dlrepro.train.seeds import run_on_splits
 
@@ -31,5 +31,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
 def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
               out_dir: str | Path, upstream: str | Path | None = None) -> None:
     """variants.json and each variant's training curves."""
+    from dlrepro.report import figures
+
     with summary_folder(out_dir, results_dir, variants) as tmp:
-        copy_from_runs(results_dir, variants, "curves.png", tmp)
+        figures.variant_training_curves(results_dir, variants, "mnist-linear", tmp)

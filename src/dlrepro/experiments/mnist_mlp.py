@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from dlrepro.models.mlp import from_section, layer_features
-from dlrepro.report.summary import copy_from_runs, summary_folder
+from dlrepro.report.summary import summary_folder
 from dlrepro.train.engine import fit, start_stage
 from dlrepro.train.seeds import run_on_splits
 from dlrepro.train.splits import load_splits
@@ -48,9 +48,11 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
 def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
               out_dir: str | Path, upstream: str | Path | None = None) -> pd.DataFrame:
     """variants.json, each variant's training curves, and the layer analysis of the default variant."""
+    from dlrepro.report import figures
+
     results_dir = Path(results_dir)
     with summary_folder(out_dir, results_dir, variants) as tmp:
-        copy_from_runs(results_dir, variants, "curves.png", tmp)
+        figures.variant_training_curves(results_dir, variants, "mnist-mlp", tmp)
         return analyze(data_dir, results_dir / ANALYSED, values["analysis"], runtime, tmp)
 
 

@@ -23,7 +23,7 @@ from dlrepro.mytorch import conv, layers, loss, optim
 from dlrepro.mytorch.mlp import MLP
 from dlrepro.mytorch.module import Module
 from dlrepro.mytorch.recurrent import GRUClassifier
-from dlrepro.report.summary import copy_from_runs, summary_folder
+from dlrepro.report.summary import summary_folder
 from dlrepro.train.engine import OPTIMIZERS, cpu_threads, make_optimizer, start_stage
 from dlrepro.train.seeds import run_seeds
 from dlrepro.train.splits import load_splits
@@ -146,11 +146,8 @@ class Twins:
 
 def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
           provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
-    import pandas as pd
     import torch
     from threadpoolctl import threadpool_limits
-
-    from dlrepro.report import figures
 
     started, device = start_stage(runtime)
     if device.type != "cpu":
@@ -198,17 +195,6 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                 "val_accuracy_torch": history[-1]["val_accuracy_torch"],
                 "max_weight_difference": history[-1]["max_weight_difference"], "steps": step}, history
 
-    def write_figures(runs_tmp: Path, histories: dict[int, list[dict]]) -> None:
-        frames = [pd.DataFrame(h) for h in histories.values()]
-        groups = {lib: [f[["step", f"train_loss_{lib}", f"val_accuracy_{lib}"]].set_axis(
-            ["step", "train_loss", "val_accuracy"], axis=1) for f in frames] for lib in LIBRARIES}
-        groups["|mytorch − torch|"] = [f[["step", "max_weight_difference"]] for f in frames]
-        panels = [figures.Panel("train_loss", "training loss (mean since the last point)"),
-                  figures.Panel("val_accuracy", "validation accuracy"),
-                  figures.Panel("max_weight_difference", "largest weight difference", log=True)]
-        figures.history_panels(groups, panels, runs_tmp / "curves.png",
-                               f"{label}: mytorch and its torch twin ({len(frames)} seeds)", x="step")
-
     data_meta = splits[4]
     data = {"source": data_meta["source"], "dataset": data_meta["dataset"], "n_train": n, "n_val": len(y_val),
             "n_test": len(y_test)}
@@ -217,7 +203,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     n_params = sum(p.data.size for p in build(m, np.random.default_rng(0), dtype).parameters())
     return run_seeds(label, t["seeds"], train_one, runs_dir, metrics_path, provenance_path, summary=summary,
                      params=values, data=data, setting=describe(values), started=started, device=device,
-                     extra={"n_parameters": n_params, "step_time": step_time}, finish=write_figures)
+                     extra={"n_parameters": n_params, "step_time": step_time})
 
 
 def proof_table(seeds: tuple[int, ...] = (0, 1, 2)):
@@ -263,4 +249,20 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
     with summary_folder(out_dir, results_dir, variants) as tmp:
         pd.DataFrame(rows).to_csv(tmp / "twins.csv", index=False, float_format="%.6g")
         proof.to_csv(tmp / "proof.csv", index=False, float_format="%.3g")
-        copy_from_runs(results_dir, variants, "curves.png", tmp)
+        for v in variants:
+            twin_curves(results_dir, v, tmp / f"curves_{v}.png")
+
+
+def twin_curves(results_dir: str | Path, variant: str, path: Path) -> None:
+    """Both libraries' training loss and validation accuracy, and their largest weight difference, every seed."""
+    from dlrepro.report import figures
+
+    frames = list(figures.seed_histories(Path(results_dir) / variant / "runs").values())
+    groups = {lib: [f[["step", f"train_loss_{lib}", f"val_accuracy_{lib}"]].set_axis(
+        ["step", "train_loss", "val_accuracy"], axis=1) for f in frames] for lib in LIBRARIES}
+    groups["|mytorch − torch|"] = [f[["step", "max_weight_difference"]] for f in frames]
+    panels = [figures.Panel("train_loss", "training loss (mean since the last point)"),
+              figures.Panel("val_accuracy", "validation accuracy"),
+              figures.Panel("max_weight_difference", "largest weight difference", log=True)]
+    figures.history_panels(groups, panels, path, f"mytorch/{variant}: mytorch and its torch twin ({len(frames)} seeds)",
+                           x="step")

@@ -19,15 +19,16 @@ import torch
 from torch import nn
 
 from dlrepro.config import deep_merge
-from dlrepro.io import atomic_path, save_arrays, write_json
+from dlrepro.io import atomic_path, load_arrays, read_json, save_arrays, write_json
 from dlrepro.models.mlp import from_section
-from dlrepro.report.summary import copy_from_runs, summary_folder
+from dlrepro.report.summary import summary_folder
 from dlrepro.train.engine import Split, epoch_batches, evaluate, fit_steps, seed_everything, start_stage
 from dlrepro.train.provenance import provenance
 from dlrepro.train.splits import load_splits, sort_by_label
 from dlrepro.train.stats import mean_ci95
 
 log = logging.getLogger(__name__)
+RUNS = ("broken", "fixed")  # the two setups each variant trains, in setups()' order
 QUANTITIES = ("activations", "gradients", "weights")
 
 
@@ -135,13 +136,11 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
           provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
     import pandas as pd
 
-    from dlrepro.report import figures
-
     started, device = start_stage(runtime)
     pair = setups(values)
     t = values["train"]
     train_split, val_split, test_split, _, data_meta = load_splits(data_dir, t, device)
-    per_seed, histories, diagnosis = [], {}, {}
+    per_seed, diagnosis = [], {}
     with atomic_path(runs_dir, directory=True) as tmp:
         for seed in t["seeds"]:
             run = {"seed": seed}
@@ -157,21 +156,17 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                 out = tmp / name / f"seed{seed}"
                 out.mkdir(parents=True)
                 history.to_csv(out / "history.csv", index=False)
-                histories.setdefault(name, []).append(history)
                 if recorder is not None:
                     scalars = pd.DataFrame(recorder.rows)
                     scalars.to_csv(tmp / name / "diagnostics.csv", index=False, float_format="%.6g")
-                    save_arrays(tmp / name / "samples", recorder.arrays(),
-                                {"steps": sorted(recorder.at), "layers": scalars["layer"].unique().tolist()})
+                    samples = recorder.arrays()
+                    save_arrays(tmp / name / "samples", samples,
+                                {"steps": sorted(recorder.at), "layers": scalars["layer"].unique().tolist(),
+                                 "quantities": list(samples), "seed": seed})
                     diagnosis[name] = summarize_diagnostics(scalars)
-                    figures.histograms_over_training(recorder.arrays(), sorted(recorder.at),
-                                                     scalars["layer"].unique().tolist(), tmp / f"histograms_{name}.png",
-                                                     f"{label}, {name}: histograms over training (seed {seed})")
             per_seed.append(run)
             log.info("%s seed %d: broken %.4f, fixed %.4f", label, seed, run["broken_test_accuracy"],
                      run["fixed_test_accuracy"])
-        figures.diagnosis_curves(histories, pd.read_csv(tmp / "broken" / "diagnostics.csv"),
-                                 pd.read_csv(tmp / "fixed" / "diagnostics.csv"), tmp / "curves.png", label)
     metrics = {
         "test_accuracy": mean_ci95((r["fixed_test_accuracy"] for r in per_seed), bounds=(0, 1)),
         "broken_test_accuracy": mean_ci95((r["broken_test_accuracy"] for r in per_seed), bounds=(0, 1)),
@@ -188,9 +183,22 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
 def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str], values: dict, runtime: dict,
               out_dir: str | Path, upstream: str | Path | None = None) -> None:
     """variants.json and every variant's figures: curves and the histograms of both runs."""
+    import pandas as pd
+
+    from dlrepro.report import figures
+
     with summary_folder(out_dir, results_dir, variants) as tmp:
-        for figure in ("curves.png", "histograms_broken.png", "histograms_fixed.png"):
-            copy_from_runs(results_dir, variants, figure, tmp)
+        for v in variants:
+            runs = Path(results_dir) / v / "runs"
+            label = f"training-diagnosis/{v}"
+            figures.diagnosis_curves({name: list(figures.seed_histories(runs / name).values()) for name in RUNS},
+                                     *(pd.read_csv(runs / name / "diagnostics.csv") for name in RUNS),
+                                     tmp / f"curves_{v}.png", label)
+            for name in RUNS:
+                meta = read_json(runs / name / "samples" / "meta.json")
+                figures.histograms_over_training(
+                    load_arrays(runs / name / "samples", meta["quantities"]), meta["steps"], meta["layers"],
+                    tmp / f"histograms_{name}_{v}.png", f"{label}, {name}: histograms over training (seed {meta['seed']})")
 
 
 def summarize_diagnostics(scalars) -> dict:

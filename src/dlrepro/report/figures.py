@@ -22,12 +22,11 @@ def save(fig: plt.Figure, path: str | Path) -> None:
     plt.close(fig)
 
 
-def training_curves(histories: dict[str, list[dict]], path: str | Path, title: str) -> None:
-    """Loss and accuracy per epoch, train and validation, one line per seed (fit()'s history rows)."""
+def training_curves(histories: dict[str, pd.DataFrame], path: str | Path, title: str) -> None:
+    """Loss and accuracy per epoch (or step), train and validation, one line per seed (fit()'s histories)."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
     x = "epoch"
-    for i, (label, rows) in enumerate(histories.items()):
-        h = pd.DataFrame(rows)
+    for i, (label, h) in enumerate(histories.items()):
         color = f"C{i}"
         x = "epoch" if "epoch" in h else "step"
         ax_loss.plot(h[x], h["train_loss"], color=color, ls="--", lw=1)
@@ -229,10 +228,17 @@ class Panel(NamedTuple):
     ylim: tuple[float, float] | None = None
 
 
-def seed_histories(results_dir: str | Path, variant: str) -> list[pd.DataFrame]:
-    """Every seed's history.csv of a variant, in seed order."""
-    runs = sorted((Path(results_dir) / variant / "runs").glob("seed*/history.csv"), key=lambda p: int(p.parent.name[4:]))
-    return [pd.read_csv(r) for r in runs]
+def seed_histories(runs: str | Path) -> dict[int, pd.DataFrame]:
+    """Every seed<k>/history.csv in a runs folder, by seed, in seed order."""
+    files = sorted(Path(runs).glob("seed*/history.csv"), key=lambda p: int(p.parent.name[4:]))
+    return {int(f.parent.name[4:]): pd.read_csv(f) for f in files}
+
+
+def variant_training_curves(results_dir: str | Path, variants: list[str], family: str, out: Path) -> None:
+    """Each variant's training curves, every seed from its history.csv, as out/curves_<variant>.png."""
+    for v in variants:
+        training_curves({f"seed {s}": h for s, h in seed_histories(Path(results_dir) / v / "runs").items()}, out / f"curves_{v}.png",
+                        f"{family}/{v}: training curves")
 
 
 def history_panels(groups: dict[str, list[pd.DataFrame]], panels: list[Panel], path: str | Path, title: str,

@@ -69,12 +69,12 @@ def tested(model: torch.nn.Module, val: Split, test: Split) -> dict:
 
 def run_on_splits(data_dir: str | Path, t: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
                   provenance_path: str | Path, label: str, train_one, *, trained_with: dict, setting: str,
-                  save_models: bool = True, curves: bool = True) -> dict:
+                  save_models: bool = True) -> dict:
     """Every seed of one classifier variant on the image splits of t (val_size, split_seed), each tested once.
 
     train_one(seed, generator, train_split, val_split) -> (model to test, history rows, extra
-    per-seed values). Each seed keeps model.pt unless save_models is false; curves adds one
-    figure of every seed's training curves to the runs folder.
+    per-seed values). Each seed keeps model.pt unless save_models is false. Figures are the
+    summary's: a training stage that drew would pay matplotlib's import (about 0.7 s) to start.
     """
     started, device = start_stage(runtime)
     train_split, val_split, test_split, _, data_meta = load_splits(data_dir, t, device)
@@ -85,14 +85,8 @@ def run_on_splits(data_dir: str | Path, t: dict, runtime: dict, runs_dir: str | 
             torch.save(model.state_dict(), seed_dir / "model.pt")
         return {**extra, **tested(model, val_split, test_split)}, history
 
-    def draw_curves(runs_tmp: Path, histories: dict[int, list[dict]]) -> None:
-        from dlrepro.report import figures
-
-        figures.training_curves({f"seed {s}": h for s, h in histories.items()}, runs_tmp / "curves.png",
-                                f"{label}: training curves")
-
     data = {"source": data_meta["source"], "n_train": len(train_split), "n_val": len(val_split),
             "n_test": len(test_split)}
     return run_seeds(label, t["seeds"], one_seed, runs_dir, metrics_path, provenance_path,
                      summary=ACCURACY, params=trained_with, data=data, setting=setting,
-                     started=started, device=device, finish=draw_curves if curves else None)
+                     started=started, device=device)
