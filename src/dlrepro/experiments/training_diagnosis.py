@@ -198,7 +198,8 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
                 meta = read_json(runs / name / "samples" / "meta.json")
                 figures.histograms_over_training(
                     load_arrays(runs / name / "samples", meta["quantities"]), meta["steps"], meta["layers"],
-                    tmp / f"histograms_{name}_{v}.png", f"{label}, {name}: histograms over training (seed {meta['seed']})")
+                    tmp / f"histograms_{name}_{v}.png",
+                    f"{label}, {name}: histograms over training (seed {meta['seed']})")
 
 
 def summarize_diagnostics(scalars) -> dict:

@@ -237,7 +237,8 @@ def seed_histories(runs: str | Path) -> dict[int, pd.DataFrame]:
 def variant_training_curves(results_dir: str | Path, variants: list[str], family: str, out: Path) -> None:
     """Each variant's training curves, every seed from its history.csv, as out/curves_<variant>.png."""
     for v in variants:
-        training_curves({f"seed {s}": h for s, h in seed_histories(Path(results_dir) / v / "runs").items()}, out / f"curves_{v}.png",
+        histories = seed_histories(Path(results_dir) / v / "runs")
+        training_curves({f"seed {s}": h for s, h in histories.items()}, out / f"curves_{v}.png",
                         f"{family}/{v}: training curves")
 
 
