@@ -229,5 +229,5 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
                   Panel("g_reconstruction", "reconstruction term (training, epoch mean)", log=True),
                   Panel("g_adversarial", "generator adversarial loss"),
                   Panel("d_loss", "discriminator loss")]
-        history_panels({v: list(seed_histories(Path(results_dir) / v / "runs").values()) for v in variants}, panels, tmp / "curves.png",
-                       "cgan-center: test measures at each checkpoint and training losses per epoch")
+        history_panels({v: list(seed_histories(results_dir / v / "runs").values()) for v in variants}, panels,
+                       tmp / "curves.png", "cgan-center: test measures at each checkpoint and training losses per epoch")
