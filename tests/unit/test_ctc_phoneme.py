@@ -23,7 +23,7 @@ from dlrepro.mytorch.proof.recurrent import sequence_probabilities
 
 RATE = 16000
 VALUES = {"words": {"min": 2, "max": 4}, "gap_s": {"min": 0.01, "max": 0.05},
-          "split": {"test_speakers": 2, "val_fraction": 0.5, "seed": 0},
+          "split": {"test_speakers": 2, "val_speakers": 0, "val_fraction": 0.5, "seed": 0},
           "sequences": {"train": 12, "val": 4, "test": 6}, "keep_audio": 3, "seed": 0}
 MODEL = {"front": {"channels": [8, 8], "kernels": [5, 3], "strides": [2, 2]}, "kind": "lstm", "bidirectional": True,
          "hidden": 8, "layers": 2, "pyramidal": False, "dropout": 0.0, "normalise": "sequence"}
@@ -86,6 +86,22 @@ def test_test_speakers_are_never_trained_on_and_no_recording_is_in_two_splits(ut
         recs = a["source"][a["word_offsets"][i]:a["word_offsets"][i + 1]]
         assert 2 <= len(recs) <= 4 and len(set(recs)) == len(recs)
         assert set(u["speaker"][recs]) == {a["speaker"][i]}
+
+
+def test_validation_speakers_are_held_out_whole_and_leave_the_test_speakers_as_they_were(utterances, sequences,
+                                                                                        tmp_path):
+    prepare({**VALUES, "split": {**VALUES["split"], "val_speakers": 1}}, utterances, tmp_path / "held")
+    a = load_arrays(tmp_path / "held", ["speaker", "split"])
+    meta, before = read_json(tmp_path / "held" / "meta.json"), read_json(sequences / "meta.json")
+    assert meta["test_speakers"] == before["test_speakers"] and before["val_speakers"] == []
+    assert len(meta["val_speakers"]) == 1 and len(meta["train_speakers"]) == 2
+    assert not set(meta["val_speakers"]) & (set(meta["train_speakers"]) | set(meta["test_speakers"]))
+    ids = {name: [meta["speakers"].index(s) for s in meta[f"{name}_speakers"]] for name in ("train", "val", "test")}
+    for k, name in enumerate(("train", "val", "test")):
+        assert set(a["speaker"][a["split"] == k]) == set(ids[name])
+    with pytest.raises(ValueError, match="test_speakers 2 and val_speakers 3"):
+        prepare({**VALUES, "split": {**VALUES["split"], "val_speakers": 3}}, utterances, tmp_path / "none")
+    assert not (tmp_path / "none").exists()
 
 
 def test_targets_frames_gaps_and_kept_audio_follow_the_recordings(utterances, sequences):

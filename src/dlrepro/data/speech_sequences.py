@@ -9,9 +9,11 @@ pronunciation (data/phones.digit_phones), for the generated speakers the word's 
 10 ms hop), computed on the joined waveform.
 
 The split is by speaker: `test_speakers` speakers (drawn with split.seed) are held out and make
-the test sequences only; every other speaker's recordings are split once (val_fraction per
-speaker) into training and validation recordings, so no recording is in both a training and a
-validation sequence, and no test speaker is ever heard in training or validation.
+the test sequences only. Validation is either unseen recordings of the training speakers (every
+other speaker's recordings split once, val_fraction per speaker, so no recording is in both a
+training and a validation sequence) or, with `val_speakers` > 0, that many further speakers held
+out whole, so that validation measures what the test does (an unseen voice) and can choose
+settings that the test must not. No test speaker is ever heard in training or validation.
 
 Arrays (sequences concatenated, each with its offsets): mel (frames × 40) / frame_offsets;
 phones (ids into meta's `phones`) / phone_offsets; words (the recordings' labels), source (their
@@ -44,19 +46,24 @@ def word_phones(source: str) -> tuple[list[str], list[tuple[int, ...]]]:
     return names, [tuple(names.index(p) for p in w) for w in words]
 
 
-def speaker_split(speaker: np.ndarray, n_test: int, val_fraction: float, rng: np.random.Generator
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(speaker set: 0 training, 2 test, per speaker id; recording set: 0 train, 1 val, 2 test, per recording)."""
+def speaker_split(speaker: np.ndarray, n_test: int, val_fraction: float, rng: np.random.Generator,
+                  n_val_speakers: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(speaker set: 0 training, 1 validation, 2 test, per speaker id; recording set: 0 train, 1 val,
+    2 test, per recording). With n_val_speakers 0, validation takes val_fraction of each training
+    speaker's recordings; otherwise it is those speakers' recordings, all of them."""
     speakers = np.unique(speaker)
-    if not 1 <= n_test <= len(speakers) - 1:
-        raise ValueError(f"speech_sequences.split.test_speakers {n_test}: need at least one test and one training "
-                         f"speaker of {len(speakers)}")
-    test = rng.permutation(speakers)[:n_test]
-    speaker_set = np.where(np.isin(np.arange(speakers.max() + 1), test), 2, 0)
+    if n_test < 1 or n_test + n_val_speakers > len(speakers) - 1:
+        raise ValueError(f"speech_sequences.split: test_speakers {n_test} and val_speakers {n_val_speakers} need "
+                         f"at least one test and one training speaker of {len(speakers)}")
+    order = rng.permutation(speakers)
+    speaker_set = np.zeros(speakers.max() + 1, np.int64)
+    speaker_set[order[:n_test]] = 2
+    speaker_set[order[n_test:n_test + n_val_speakers]] = 1
     recording_set = speaker_set[speaker].copy()
-    for s in np.setdiff1d(speakers, test):
-        own = rng.permutation(np.flatnonzero(speaker == s))
-        recording_set[own[:max(1, int(round(len(own) * val_fraction)))]] = 1
+    if n_val_speakers == 0:
+        for s in np.setdiff1d(speakers, order[:n_test]):
+            own = rng.permutation(np.flatnonzero(speaker == s))
+            recording_set[own[:max(1, int(round(len(own) * val_fraction)))]] = 1
     return speaker_set, recording_set
 
 
@@ -86,7 +93,7 @@ def prepare(values: dict, data_dir: str | Path, out: str | Path) -> dict:
     phone_names, word_ids = word_phones(data_meta["source"])
     s, g, w = values["split"], values["gap_s"], values["words"]
     speaker_set, recording_set = speaker_split(u["speaker"], s["test_speakers"], s["val_fraction"],
-                                               np.random.default_rng(s["seed"]))
+                                               np.random.default_rng(s["seed"]), s["val_speakers"])
     rng = np.random.default_rng(values["seed"])
     drawn = [(set_id, spk, recs) for set_id, name in enumerate(SPLITS)
              for spk, recs in draw(u["speaker"], recording_set, set_id, values["sequences"][name],
@@ -124,6 +131,7 @@ def prepare(values: dict, data_dir: str | Path, out: str | Path) -> dict:
             "word_phones": [[phone_names[i] for i in ids] for ids in word_ids], "speakers": names,
             "test_speakers": [names[i] for i in np.flatnonzero(speaker_set == 2)],
             "train_speakers": [names[i] for i in np.unique(u["speaker"]) if speaker_set[i] == 0],
+            "val_speakers": [names[i] for i in np.flatnonzero(speaker_set == 1)],
             "recordings": {name: int((recording_set == k).sum()) for k, name in enumerate(SPLITS)},
             "sequences": {name: int((arrays["split"] == k).sum()) for k, name in enumerate(SPLITS)},
             "gap_s": [g["min"], g["max"]], "words_per_sequence": [w["min"], w["max"]],

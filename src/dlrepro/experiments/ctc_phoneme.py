@@ -4,7 +4,8 @@
 A conv front end and recurrent layers (models/ctc.py) give per-frame log-probabilities of the
 phones and the blank; torch.nn.CTCLoss trains them on (log-mel frames, phone sequence) pairs of
 the speech_sequences dataset with no frame labels. Validation sequences (unseen recordings of the
-training speakers) pick the epoch by greedy phone error rate. The test sequences (speakers never
+training speakers, or of speakers held out whole: the dataset's val_speakers) pick the epoch by
+greedy phone error rate. The test sequences (speakers never
 heard in training) are decoded once, from the model's log-probabilities as numpy arrays, by
 mytorch's greedy decoder and its prefix beam search at every width of eval.beam_widths.
 
@@ -176,6 +177,13 @@ def normalisation(a: dict, train_idx: np.ndarray) -> tuple[torch.Tensor, torch.T
     return torch.from_numpy(frames.mean(0)), torch.from_numpy(frames.std(0) + 1e-3)
 
 
+def validation_text(meta: dict) -> str:
+    """What the validation sequences are: the speech_sequences split's val_speakers, or none."""
+    if meta["val_speakers"]:
+        return f"validation speakers held out whole ({', '.join(meta['val_speakers'])})"
+    return "unseen recordings of the training speakers"
+
+
 def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
           provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
     started, device = start_stage(runtime)
@@ -229,9 +237,9 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     info = {"source": meta["source"], "dataset": "speech_sequences", "n_train": f"{len(idx['train'])} sequences",
             "n_val": f"{len(idx['val'])} sequences", "n_test": f"{len(idx['test'])} sequences",
             "test_speakers": meta["test_speakers"], "train_speakers": meta["train_speakers"],
-            "phones_per_test_sequence": float(lengths[idx["test"]].mean())}
+            "val_speakers": meta["val_speakers"], "phones_per_test_sequence": float(lengths[idx["test"]].mean())}
     setting = (f"{describe(m, s)}; CTC ({classes - 1} phones + blank); {schedule_text(t)}; epoch by greedy PER on "
-               f"validation sequences; test: {len(meta['test_speakers'])} unseen speakers, mytorch greedy and beam "
+               f"{validation_text(meta)}; test: {len(meta['test_speakers'])} unseen speakers, mytorch greedy and beam "
                f"{', '.join(map(str, widths))}; headline at beam {widths[-1]}")
     return run_seeds(label, t["seeds"], train_one, runs_dir, metrics_path, provenance_path, params=values,
                      summary=summary, data=info, setting=setting, started=started, device=device,
@@ -305,7 +313,7 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
         shown.to_csv(tmp / "examples.csv", index=False)
         write_json(tmp / "summary.json", {
             "test_speakers": meta["test_speakers"], "train_speakers": meta["train_speakers"],
-            "phones": meta["phones"], "word_labels": meta["word_labels"], "word_phones": meta["word_phones"],
+            "validation": validation_text(meta), "phones": meta["phones"], "word_labels": meta["word_labels"], "word_phones": meta["word_phones"],
             "gap_s": meta["gap_s"], "words_per_sequence": meta["words_per_sequence"], "sequences": meta["sequences"],
             "recordings": meta["recordings"], "seconds": meta["seconds"],
             "phones_per_test_sequence": first["data"]["phones_per_test_sequence"],
