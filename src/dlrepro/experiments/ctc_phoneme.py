@@ -5,9 +5,9 @@ A conv front end and recurrent layers (models/ctc.py) give per-frame log-probabi
 phones and the blank; torch.nn.CTCLoss trains them on (log-mel frames, phone sequence) pairs of
 the speech_sequences dataset with no frame labels. Validation sequences (unseen recordings of the
 training speakers, or of speakers held out whole: the dataset's val_speakers) pick the epoch by
-greedy phone error rate. The test sequences (speakers never
-heard in training) are decoded once, from the model's log-probabilities as numpy arrays, by
-mytorch's greedy decoder and its prefix beam search at every width of eval.beam_widths.
+greedy phone error rate. The test sequences (speakers never heard in training) are decoded once,
+from the model's log-probabilities as numpy arrays, by mytorch's greedy decoder and its prefix
+beam search at every width of eval.beam_widths.
 
 Metrics per decoder: phone error rate (PER: edit distances summed over the sequences, divided by
 the summed reference lengths) and the mean Levenshtein distance per sequence (the original's
@@ -178,7 +178,8 @@ def normalisation(a: dict, train_idx: np.ndarray) -> tuple[torch.Tensor, torch.T
 
 
 def validation_text(meta: dict) -> str:
-    """What the validation sequences are: the speech_sequences split's val_speakers, or none."""
+    """What the validation sequences are: the voices held out whole (val_speakers), else the training
+    speakers' unseen recordings."""
     if meta["val_speakers"]:
         return f"validation speakers held out whole ({', '.join(meta['val_speakers'])})"
     return "unseen recordings of the training speakers"
