@@ -114,10 +114,10 @@ def test_activations_match_torch_over_shapes(name, shape, scale, seed):
 
 # Relative errors alone fail where every entry is tiny: these functions go through quantities of size 1
 # (1 + erf, 1 + tanh, 1 − y²) rounded to 1.1e-16, so below about 1e-14 two correct libraries can differ
-# wholly. Draws that did: tanh's gradient at |x| ≈ 19 (numpy's tanh is 1, torch's an ulp below: 0 against
-# 2.2e-16); exact GELU at x = -17.4, where torch's (1 + erf) / 2 is 0 and its gradient 0.33% off (mytorch's
-# takes Φ from erfc: exact, next test); the tanh form below -5.9, which both compute with the same
-# cancelling 1 + tanh.
+# wholly. Where they do: exact GELU at x = -17.4 (a CI draw), where torch's (1 + erf) / 2 is 0 and its
+# gradient 0.33% off (mytorch's takes Φ from erfc: exact, next test); tanh's gradient at |x| ≈ 19 (numpy's
+# tanh is 1, torch's an ulp below: 0 against 2.2e-16); the tanh form below -5.9, which both compute with
+# the same cancelling 1 + tanh.
 ROUNDING_FLOOR = 1e-14
 
 

@@ -314,7 +314,8 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
         shown.to_csv(tmp / "examples.csv", index=False)
         write_json(tmp / "summary.json", {
             "test_speakers": meta["test_speakers"], "train_speakers": meta["train_speakers"],
-            "validation": validation_text(meta), "phones": meta["phones"], "word_labels": meta["word_labels"], "word_phones": meta["word_phones"],
+            "validation": validation_text(meta), "phones": meta["phones"], "word_labels": meta["word_labels"],
+            "word_phones": meta["word_phones"],
             "gap_s": meta["gap_s"], "words_per_sequence": meta["words_per_sequence"], "sequences": meta["sequences"],
             "recordings": meta["recordings"], "seconds": meta["seconds"],
             "phones_per_test_sequence": first["data"]["phones_per_test_sequence"],
