@@ -121,7 +121,7 @@ EXPERIMENTS = (
                ("test_per", "test_mean_edit_distance", "beam_minus_greedy_per"),
                curves=("train_loss", "val_loss", "val_per")),
     # generative models on MNIST, read by the judge CNN
-    Experiment("mnist_judge", "mnist", ("data", "model", "train"), ACCURACY),
+    Experiment("mnist_judge", "mnist", ("data", "model", "train", "augment"), ACCURACY),
     Experiment("vae_sevens", "mnist", ("data", "digits", "model", "train", "traverse"),
                ("test_neg_elbo", "rotation_angle_change_deg"), upstream="mnist_judge/default"),
     Experiment("pixel_rnn", "mnist", ("data", "model", "train", "eval"),

@@ -10,7 +10,7 @@ from dlrepro.experiments import cifar_transfer
 from dlrepro.train import classify
 from dlrepro.io import save_arrays
 from dlrepro.models import cnn
-from dlrepro.train.augment import Augmented, augment, brightness, hflip, random_crop
+from dlrepro.train.augment import Augmented, augment, augmented, brightness, hflip, random_crop
 from dlrepro.train.engine import Split, configure, fit, seed_everything
 
 SETTINGS = {"brightness": 0.1, "crop_pad": 4}
@@ -81,6 +81,20 @@ def test_augmented_model_augments_in_training_only():
     assert torch.equal(model(x), x.flatten(1))
     model.train()
     assert not torch.equal(model(x), x.flatten(1))
+
+
+def test_augmented_wraps_only_when_ops_are_named_and_draws_per_seed():
+    net = torch.nn.Conv2d(3, 3, 1)
+    assert augmented(net, {}, 0) is net
+    assert augmented(net, {"ops": [], **SETTINGS}, 0) is net
+    x = images(64)
+    outputs = {}
+    for seed in (0, 0, 1):
+        model = augmented(net, {"ops": ["crop"], **SETTINGS}, seed)
+        assert isinstance(model, Augmented) and model.model is net
+        torch.manual_seed(123)  # the global stream (batch order elsewhere) must not matter
+        outputs.setdefault(seed, []).append(model.train()(x))
+    assert torch.equal(*outputs[0]) and not torch.equal(outputs[0][0], outputs[1][0])
 
 
 def test_reference_cnns_have_the_write_ups_sizes():

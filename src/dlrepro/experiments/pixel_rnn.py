@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from dlrepro.models import cnn
 from dlrepro.models.pixel_rnn import FreeRunning, PatchLSTM, from_patches, to_patches
 from dlrepro.report.summary import copy_from_runs, summary_folder
+from dlrepro.train.augment import augmented
 from dlrepro.train.engine import Split, fit, schedule_text, seed_everything, start_stage
 from dlrepro.train.generative import N_CLASSES, Judge, first_of_each_class
 from dlrepro.train.seeds import run_seeds
@@ -109,17 +110,18 @@ def teacher_forced_mse(model: PatchLSTM, images: torch.Tensor, batch: int = BATC
 
 
 def top_half_reader(judge: Judge, train: Split, val: Split, test_x: torch.Tensor, label: str) -> torch.Tensor:
-    """The judge's CNN trained as the judge was (its params and seed, best validation epoch) on
-    images whose bottom half is zeroed; its predicted label for each of test_x's top halves."""
+    """The judge's CNN trained as the judge was (its params, augmentation and seed, best validation
+    epoch) on images whose bottom half is zeroed; its predicted label for each of test_x's top halves."""
     blank = torch.zeros_like(train.x[:1])
     t = judge.params["train"]
     generator = seed_everything(judge.seed)
     model = cnn.build(judge.params["model"], 1, SIZE, N_CLASSES).to(train.x.device)
-    result = fit(model, Split(with_bottom(train.x, blank), train.y), Split(with_bottom(val.x, blank), val.y),
+    trained = augmented(model, judge.params.get("augment", {}), judge.seed)
+    result = fit(trained, Split(with_bottom(train.x, blank), train.y), Split(with_bottom(val.x, blank), val.y),
                  epochs=t["epochs"], batch_size=t["batch_size"], optimizer=t["optimizer"], lr=t["lr"],
                  lr_schedule=t["lr_schedule"], generator=generator, desc=f"{label}: top-half reader",
                  max_steps=t.get("steps"))
-    model.load_state_dict(result.best_state)
+    trained.load_state_dict(result.best_state)
     model.eval()
     with torch.no_grad():
         return torch.cat([model(with_bottom(test_x[i:i + BATCH], blank)).argmax(1)

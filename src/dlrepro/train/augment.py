@@ -94,3 +94,13 @@ class Augmented(nn.Module):
             with torch.no_grad():
                 x = augment(x, self.ops, self.generator, self.settings)
         return self.model(x)
+
+
+def augmented(model: nn.Module, settings: dict, seed: int) -> nn.Module:
+    """The model itself when settings (an `augment` params block, or {}) name no ops; otherwise the
+    model wrapped to augment its training batches, drawing from its own stream seeded per training
+    seed, so that augmentation never shifts the batch order of the same seed without it."""
+    if not settings.get("ops"):
+        return model
+    device = next(model.parameters()).device
+    return Augmented(model, settings["ops"], settings, torch.Generator(device).manual_seed(10_000 + seed))

@@ -19,7 +19,7 @@ from torch import nn
 from dlrepro.models import cnn
 from dlrepro.models.mlp import MLP
 from dlrepro.train import seeds
-from dlrepro.train.augment import Augmented
+from dlrepro.train.augment import augmented
 from dlrepro.train.engine import Split, fit, schedule_text, start_stage
 from dlrepro.train.splits import load_splits
 
@@ -98,11 +98,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
 
     def build(seed: int):
         model = build_model(values["model"], tuple(train_split.x.shape[1:])).to(device)
-        if not ops:
-            return model, model, {}
-        # Its own stream, seeded per training seed: augmentation draws never shift batch order.
-        generator = torch.Generator(device).manual_seed(10_000 + seed)
-        return model, Augmented(model, ops, values["augment"], generator), {}
+        return model, augmented(model, values.get("augment", {}), seed), {}
 
     setting = f"{describe_model(values['model'])}; {schedule_text(values['train'])}"
     if ops:
