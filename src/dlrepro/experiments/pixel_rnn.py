@@ -109,23 +109,32 @@ def teacher_forced_mse(model: PatchLSTM, images: torch.Tensor, batch: int = BATC
     return per_patch.mean().item(), per_patch[:, given - 1:].mean().item()
 
 
+class TopHalfOnly(torch.nn.Module):
+    """A classifier that sees only the top half: the bottom half is zeroed inside forward, after any
+    augmentation of the whole image, so shifted digits are cut at the same row as the test's."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(with_bottom(x, torch.zeros_like(x[:1])))
+
+
 def top_half_reader(judge: Judge, train: Split, val: Split, test_x: torch.Tensor, label: str) -> torch.Tensor:
     """The judge's CNN trained as the judge was (its params, augmentation and seed, best validation
-    epoch) on images whose bottom half is zeroed; its predicted label for each of test_x's top halves."""
-    blank = torch.zeros_like(train.x[:1])
+    epoch) on top halves alone; its predicted label for each of test_x's top halves."""
     t = judge.params["train"]
     generator = seed_everything(judge.seed)
-    model = cnn.build(judge.params["model"], 1, SIZE, N_CLASSES).to(train.x.device)
-    trained = augmented(model, judge.params.get("augment", {}), judge.seed)
-    result = fit(trained, Split(with_bottom(train.x, blank), train.y), Split(with_bottom(val.x, blank), val.y),
-                 epochs=t["epochs"], batch_size=t["batch_size"], optimizer=t["optimizer"], lr=t["lr"],
-                 lr_schedule=t["lr_schedule"], generator=generator, desc=f"{label}: top-half reader",
+    reader = TopHalfOnly(cnn.build(judge.params["model"], 1, SIZE, N_CLASSES).to(train.x.device))
+    trained = augmented(reader, judge.params.get("augment", {}), judge.seed)
+    result = fit(trained, train, val, epochs=t["epochs"], batch_size=t["batch_size"], optimizer=t["optimizer"],
+                 lr=t["lr"], lr_schedule=t["lr_schedule"], generator=generator, desc=f"{label}: top-half reader",
                  max_steps=t.get("steps"))
     trained.load_state_dict(result.best_state)
-    model.eval()
+    reader.eval()
     with torch.no_grad():
-        return torch.cat([model(with_bottom(test_x[i:i + BATCH], blank)).argmax(1)
-                          for i in range(0, len(test_x), BATCH)])
+        return torch.cat([reader(test_x[i:i + BATCH]).argmax(1) for i in range(0, len(test_x), BATCH)])
 
 
 def judge_correct(judge, images: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, torch.Tensor]:
