@@ -15,7 +15,7 @@ accuracy on the completed images against their true labels (the write-up claimed
 without measuring it). Beside them, on the same images, two baselines without learning: the
 bottom half of the mean training image, and the bottom half of the training image whose top half
 is nearest (Euclidean); and as context the judge on the true images, the judge on the top halves
-alone (bottom zeroed), and the top-half reader: the judge's CNN trained, as the judge was, on top
+alone (bottom zeroed), and the top-half reader: the judge's CNN and schedule trained on top
 halves alone. A completion adds nothing its top half does not hold, so the reader's accuracy
 estimates the most any completion can reach (an estimate, not a bound: another reader could do
 better). Baselines do not depend on the seed: their 95% intervals are over test images; the
@@ -33,7 +33,6 @@ import torch.nn.functional as F
 from dlrepro.models import cnn
 from dlrepro.models.pixel_rnn import FreeRunning, PatchLSTM, from_patches, to_patches
 from dlrepro.report.summary import copy_from_runs, summary_folder
-from dlrepro.train.augment import augmented
 from dlrepro.train.engine import Split, fit, schedule_text, seed_everything, start_stage
 from dlrepro.train.generative import N_CLASSES, Judge, first_of_each_class
 from dlrepro.train.seeds import run_seeds
@@ -109,32 +108,24 @@ def teacher_forced_mse(model: PatchLSTM, images: torch.Tensor, batch: int = BATC
     return per_patch.mean().item(), per_patch[:, given - 1:].mean().item()
 
 
-class TopHalfOnly(torch.nn.Module):
-    """A classifier that sees only the top half: the bottom half is zeroed inside forward, after any
-    augmentation of the whole image, so shifted digits are cut at the same row as the test's."""
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(with_bottom(x, torch.zeros_like(x[:1])))
-
-
 def top_half_reader(judge: Judge, train: Split, val: Split, test_x: torch.Tensor, label: str) -> torch.Tensor:
-    """The judge's CNN trained as the judge was (its params, augmentation and seed, best validation
-    epoch) on top halves alone; its predicted label for each of test_x's top halves."""
+    """The judge's CNN and schedule (its params and seed, best validation epoch) trained on images
+    whose bottom half is zeroed; its predicted label for each of test_x's top halves. Without the
+    judge's shifts: the reader reads real halves cut at one row, and shifting made it a weaker
+    reader (real, validation accuracy 0.919 shifted then cut, 0.941 cut then shifted)."""
+    blank = torch.zeros_like(train.x[:1])
     t = judge.params["train"]
     generator = seed_everything(judge.seed)
-    reader = TopHalfOnly(cnn.build(judge.params["model"], 1, SIZE, N_CLASSES).to(train.x.device))
-    trained = augmented(reader, judge.params.get("augment", {}), judge.seed)
-    result = fit(trained, train, val, epochs=t["epochs"], batch_size=t["batch_size"], optimizer=t["optimizer"],
-                 lr=t["lr"], lr_schedule=t["lr_schedule"], generator=generator, desc=f"{label}: top-half reader",
+    model = cnn.build(judge.params["model"], 1, SIZE, N_CLASSES).to(train.x.device)
+    result = fit(model, Split(with_bottom(train.x, blank), train.y), Split(with_bottom(val.x, blank), val.y),
+                 epochs=t["epochs"], batch_size=t["batch_size"], optimizer=t["optimizer"], lr=t["lr"],
+                 lr_schedule=t["lr_schedule"], generator=generator, desc=f"{label}: top-half reader",
                  max_steps=t.get("steps"))
-    trained.load_state_dict(result.best_state)
-    reader.eval()
+    model.load_state_dict(result.best_state)
+    model.eval()
     with torch.no_grad():
-        return torch.cat([reader(test_x[i:i + BATCH]).argmax(1) for i in range(0, len(test_x), BATCH)])
+        return torch.cat([model(with_bottom(test_x[i:i + BATCH], blank)).argmax(1)
+                          for i in range(0, len(test_x), BATCH)])
 
 
 def judge_correct(judge, images: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, torch.Tensor]:
