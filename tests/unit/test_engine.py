@@ -32,6 +32,32 @@ def test_fit_learns_and_keeps_best_validation_epoch():
     assert evaluate(model, blobs(seed=1))["accuracy"] == best["val_accuracy"] > 0.9
 
 
+def test_best_by_loss_keeps_the_lowest_validation_loss_where_accuracy_would_keep_another_epoch():
+    """30 validation points of overlapping classes: accuracy moves in steps of 1/30, and its best
+    epoch (4 here) is not the lowest-loss one (3)."""
+    centres = torch.randn(3, 20, generator=torch.Generator().manual_seed(0)) * 0.4
+
+    def close(n, seed):
+        y = torch.arange(n) % 3
+        return Split(centres[y] + torch.randn(n, 20, generator=torch.Generator().manual_seed(100 + seed)), y)
+
+    kept = {}
+    for best_by in ("accuracy", "loss"):
+        configure()
+        generator = seed_everything(2)
+        model = MLP(20, [32, 32], 3)
+        result = fit(model, close(600, 0), close(30, 1), epochs=12, batch_size=64, optimizer="adam", lr=1e-2,
+                     lr_schedule="cosine", generator=generator, best_by=best_by)
+        kept[best_by] = result.best_epoch
+        model.load_state_dict(result.best_state)
+        assert evaluate(model, close(30, 1))["loss"] == pytest.approx(result.history[result.best_epoch - 1]["val_loss"])
+    losses = [r["val_loss"] for r in result.history]
+    assert kept["loss"] == 1 + losses.index(min(losses)) != kept["accuracy"]
+    with pytest.raises(ValueError, match="best_by"):
+        fit(MLP(20, [4], 3), close(30, 0), close(30, 1), epochs=1, batch_size=8, optimizer="adam", lr=1e-2,
+            lr_schedule="cosine", generator=seed_everything(0), best_by="auc")
+
+
 def test_same_seed_same_numbers_different_seed_different_numbers():
     strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]
     _, a = run(3)

@@ -120,7 +120,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
         model = Augmented(net, aug["ops"], aug, generator)
         result = fit(model, train_split, val_split, epochs=t["epochs"], batch_size=t["batch_size"],
                      optimizer=t["optimizer"], lr=t["lr"], lr_schedule=t["lr_schedule"], generator=generator,
-                     desc=f"{label} seed {seed}")
+                     desc=f"{label} seed {seed}", best_by=t["best_by"])
         model.load_state_dict(result.best_state)
         net.eval()
         y_test = label_of[a["person"][s["test"]]]
@@ -160,7 +160,8 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     blocks = "-".join(map(str, m["blocks"]))
     setting = (f"ResNet with basic blocks {blocks} (ResNet-34's layout), widths {'-'.join(map(str, m['widths']))}, "
                f"{'log-' if m['input_norm'] == 'log' else ''}standardised greyscale input; augmentation "
-               f"{', '.join(aug['ops']) or 'none'}; {schedule_text(t)}; {lights_text(sp)}; verification on {sp['holdout_people']} people never "
+               f"{', '.join(aug['ops']) or 'none'}; {schedule_text(t)}, best epoch by validation {t['best_by']}; "
+               f"{lights_text(sp)}; verification on {sp['holdout_people']} people never "
                "trained on, cosine of penultimate-layer embeddings over every pair of their faces")
     return run_seeds(label, t["seeds"], train_one, runs_dir, metrics_path, provenance_path, params=values,
                      summary=summary, data=data, setting=setting, started=started, device=device)

@@ -174,8 +174,12 @@ def fit(model: torch.nn.Module, train: Split, val: Split, *, epochs: int, batch_
         optimizer: str, lr: float, lr_schedule: str, generator: torch.Generator,
         desc: str = "train", momentum: float = 0.9, max_steps: int | None = None,
         param_groups: list[dict] | None = None, loss_fn: LossFn | None = None,
-        score_fn: Callable[[torch.nn.Module], dict] | None = None) -> FitResult:
+        score_fn: Callable[[torch.nn.Module], dict] | None = None, best_by: str = "accuracy") -> FitResult:
     """Train with shuffled mini-batches; keep the weights of the best validation epoch.
+
+    The best epoch has the highest validation accuracy, ties going to the lower loss; with
+    best_by "loss", the lowest validation loss (for a validation set so small that accuracy moves in
+    coarse steps and its best epoch is a one-epoch spike).
 
     loss_fn replaces cross-entropy (no accuracy is then recorded); score_fn(model), when given,
     returns validation values stored as val_<name>, whose "score" (higher is better) picks the
@@ -185,6 +189,8 @@ def fit(model: torch.nn.Module, train: Split, val: Split, *, epochs: int, batch_
     partial; it is validated like the others). param_groups, when given, replaces
     model.parameters() (each group may set its own "lr", e.g. a smaller one for a pretrained trunk).
     """
+    if best_by not in ("accuracy", "loss"):
+        raise ValueError(f"fit: best_by is {best_by!r}, not accuracy or loss")
     device = train.x.device
     opt = make_optimizer(optimizer, param_groups if param_groups is not None else model.parameters(), lr, momentum)
     steps_per_epoch = math.ceil(len(train) / batch_size)
@@ -225,7 +231,8 @@ def fit(model: torch.nn.Module, train: Split, val: Split, *, epochs: int, batch_
             row.update({f"val_{k}": v for k, v in score_fn(model).items()})
         row["seconds"] = time.perf_counter() - started
         result.history.append(row)
-        key = (row["val_score"],) if score_fn is not None else (row.get("val_accuracy", 0.0), -row["val_loss"])
+        key = ((row["val_score"],) if score_fn is not None else (-row["val_loss"],) if best_by == "loss"
+               else (row.get("val_accuracy", 0.0), -row["val_loss"]))
         if best_key is None or key > best_key:
             best_key, result.best_epoch = key, epoch
             result.best_state = copy.deepcopy(model.state_dict())
