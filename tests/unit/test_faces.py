@@ -143,7 +143,7 @@ def test_cosine_scores():
 
 def test_resnet34_layout_embedding_and_lighting_invariant_input():
     model = resnet.build({"blocks": [3, 4, 6, 3], "widths": [4, 8, 16, 32], "stem_stride": 2, "stem_pool": True,
-                          "input_norm": "log"}, n_classes=5).eval()
+                          "input_norm": "log", "dog_sigmas": [0.5, 1.0]}, n_classes=5).eval()
     assert sum(isinstance(m, resnet.BasicBlock) for m in model.modules()) == 16  # ResNet-34: 3+4+6+3
     x = torch.rand(3, 1, 64, 56) * 1.6 - 0.8
     assert model(x).shape == (3, 5) and model.embed(x).shape == (3, 32)
@@ -152,6 +152,35 @@ def test_resnet34_layout_embedding_and_lighting_invariant_input():
     assert torch.allclose(model.standardize(x), model.standardize(brighter), atol=2e-2)
     with pytest.raises(ValueError, match="one block count"):
         resnet.ResNet(5, [3, 4], [8])
+
+
+def test_gaussian_blur_matches_scipy():
+    from scipy.ndimage import gaussian_filter
+
+    x = torch.rand(2, 1, 12, 10, dtype=torch.float64)
+    for sigma in (0.5, 1.0):
+        expected = gaussian_filter(x.numpy(), (0, 0, sigma, sigma), mode="mirror", truncate=4.0)
+        assert np.allclose(resnet.gaussian_blur(x, sigma).numpy(), expected, atol=1e-12)
+
+
+def test_tantriggs_input_is_standardised_and_ignores_a_brighter_lamp():
+    norm = resnet.Standardize("tantriggs", (0.5, 1.0))
+    x = torch.rand(3, 1, 48, 42) * 1.6 - 0.8
+    out = norm(x)
+    assert out.shape == x.shape
+    assert torch.allclose(out.mean((1, 2, 3)), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(out.std((1, 2, 3), unbiased=False), torch.ones(3), atol=1e-4)
+    # gamma then DoG and contrast equalisation: a lamp 1.25 times brighter changes nothing but the 1/255 floor
+    brighter = ((x + 1) / 2 * 1.25) * 2 - 1
+    assert torch.allclose(out, norm(brighter), atol=1e-2)
+    # a shading ramp across the face (the slow change a side light casts) is mostly removed, unlike
+    # with plain standardisation
+    ramp = torch.linspace(0.3, 1.0, 42).view(1, 1, 1, -1)
+    shaded = ((x + 1) / 2 * ramp) * 2 - 1
+    plain = resnet.Standardize("standardize")
+    assert (norm(shaded) - out).abs().mean() < 0.5 * (plain(shaded) - plain(x)).abs().mean()
+    with pytest.raises(ValueError, match="unknown input_norm 'raw'"):
+        resnet.Standardize("raw")
 
 
 def test_subspace_baselines_classify_separable_faces_and_embed():

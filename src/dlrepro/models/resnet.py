@@ -10,23 +10,52 @@ before the first stage; `stem_stride: 1` with no pool keeps small images at full
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
-class Standardize(nn.Module):
-    """Per image: optionally the log of the intensity (so lighting, a product, becomes a sum), then
-    zero mean and unit variance. Input in [-1, 1] (the augmentations' range)."""
+INPUT_NORMS = ("standardize", "log", "tantriggs")
 
-    def __init__(self, log: bool):
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (N, 1, H, W) images, kernel radius 4 sigma, edges reflected."""
+    radius = max(1, math.ceil(4 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), k.view(1, 1, -1, 1))
+
+
+class Standardize(nn.Module):
+    """Per image, on input in [-1, 1] (the augmentations' range), then zero mean and unit variance:
+    - standardize: nothing before;
+    - log: the log of the intensity (so lighting, a product, becomes a sum);
+    - tantriggs: Tan and Triggs' illumination normalisation (IEEE TIP 2010): gamma 0.2, a
+      difference of Gaussians (dog_sigmas, pixels: removes the slow shading a light casts, and the
+      finest noise), then two-stage contrast equalisation (alpha 0.1, tau 10) and tanh compression."""
+
+    def __init__(self, mode: str, dog_sigmas: tuple[float, float] = (0.5, 1.0)):
         super().__init__()
-        self.log = log
+        if mode not in INPUT_NORMS:
+            raise ValueError(f"unknown input_norm {mode!r} ({', '.join(INPUT_NORMS)})")
+        self.mode, self.dog_sigmas = mode, tuple(dog_sigmas)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.float()
-        if self.log:
-            x = torch.log((x + 1) / 2 + 1 / 255)
         dims = tuple(range(1, x.ndim))
+        if self.mode == "log":
+            x = torch.log((x + 1) / 2 + 1 / 255)
+        elif self.mode == "tantriggs":
+            x = ((x + 1) / 2 + 1 / 255).pow(0.2)
+            x = gaussian_blur(x, self.dog_sigmas[0]) - gaussian_blur(x, self.dog_sigmas[1])
+            alpha, tau = 0.1, 10.0
+            x = x / x.abs().pow(alpha).mean(dims, keepdim=True).pow(1 / alpha).clamp_min(1e-12)
+            x = x / x.abs().clamp_max(tau).pow(alpha).mean(dims, keepdim=True).pow(1 / alpha).clamp_min(1e-12)
+            x = tau * torch.tanh(x / tau)
         x = x - x.mean(dims, keepdim=True)
         return x / (x.pow(2).mean(dims, keepdim=True).sqrt() + 1e-6)
 
@@ -53,11 +82,10 @@ class ResNet(nn.Module):
     embedding), linear head."""
 
     def __init__(self, n_classes: int, blocks: list[int], widths: list[int], in_channels: int = 1,
-                 stem_stride: int = 2, stem_pool: bool = True, input_norm: str = "standardize"):
+                 stem_stride: int = 2, stem_pool: bool = True, input_norm: str = "standardize",
+                 dog_sigmas: tuple[float, float] = (0.5, 1.0)):
         super().__init__()
-        if input_norm not in ("standardize", "log"):
-            raise ValueError(f"unknown input_norm {input_norm!r} (standardize, log)")
-        self.standardize = Standardize(input_norm == "log")
+        self.standardize = Standardize(input_norm, dog_sigmas)
         if len(blocks) != len(widths) or not blocks or min(blocks) < 1:
             raise ValueError(f"ResNet needs one block count >= 1 per width, found blocks {blocks}, widths {widths}")
         stem = [nn.Conv2d(in_channels, widths[0], 7 if stem_stride > 1 else 3, stem_stride,
@@ -90,6 +118,6 @@ class ResNet(nn.Module):
 
 
 def build(values: dict, n_classes: int, in_channels: int = 1) -> ResNet:
-    """A ResNet from the `model` params: blocks, widths, stem_stride, stem_pool, input_norm."""
+    """A ResNet from the `model` params: blocks, widths, stem_stride, stem_pool, input_norm, dog_sigmas."""
     return ResNet(n_classes, list(values["blocks"]), list(values["widths"]), in_channels,
-                  values["stem_stride"], values["stem_pool"], values["input_norm"])
+                  values["stem_stride"], values["stem_pool"], values["input_norm"], values["dog_sigmas"])
