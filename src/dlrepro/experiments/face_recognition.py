@@ -43,8 +43,6 @@ ARRAYS = ["images", "person", "azimuth", "elevation"]
 METHODS = {"resnet": "ResNet", "eigenfaces": "Eigenfaces", "fisherfaces": "Fisherfaces"}
 ROC_GRID = np.linspace(0, 1, 401)  # false positive rates at which each ROC is stored
 HARSH = {"subset4": 3, "subset5": 4}  # Yale B subsets 4 (50-77 degrees) and 5 (> 77 degrees)
-INPUT_TEXT = {"standardize": "standardised", "log": "log-standardised",
-              "tantriggs": "Tan-Triggs-normalised (gamma, difference of Gaussians, contrast equalisation) and standardised"}
 
 
 def seed_split(a: dict, sp: dict, seed: int) -> dict[str, np.ndarray]:
@@ -161,7 +159,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
             "known_people": known, "held_out_people": sp["holdout_people"], "lights": lights_text(sp)}
     blocks = "-".join(map(str, m["blocks"]))
     setting = (f"ResNet with basic blocks {blocks} (ResNet-34's layout), widths {'-'.join(map(str, m['widths']))}, "
-               f"{INPUT_TEXT[m['input_norm']]} greyscale input; augmentation "
+               f"{resnet.INPUT_NORMS[m['input_norm']]} greyscale input; augmentation "
                f"{', '.join(aug['ops']) or 'none'}; {schedule_text(t)}, best epoch by validation {t['best_by']}; "
                f"{lights_text(sp)}; verification on {sp['holdout_people']} people never "
                "trained on, cosine of penultimate-layer embeddings over every pair of their faces")

@@ -17,7 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 
-INPUT_NORMS = ("standardize", "log", "tantriggs")
+# input_norm modes and how a setting line names each
+INPUT_NORMS = {"standardize": "standardised", "log": "log-standardised",
+               "tantriggs": "Tan-Triggs-normalised (gamma, difference of Gaussians, contrast equalisation) and standardised"}
+DOG_SIGMAS = (0.5, 1.0)  # tantriggs: the paper's (1, 2) pixels halved, for 48x42 faces
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -38,7 +41,7 @@ class Standardize(nn.Module):
       difference of Gaussians (dog_sigmas, pixels: removes the slow shading a light casts, and the
       finest noise), then two-stage contrast equalisation (alpha 0.1, tau 10) and tanh compression."""
 
-    def __init__(self, mode: str, dog_sigmas: tuple[float, float] = (0.5, 1.0)):
+    def __init__(self, mode: str, dog_sigmas: tuple[float, float] = DOG_SIGMAS):
         super().__init__()
         if mode not in INPUT_NORMS:
             raise ValueError(f"unknown input_norm {mode!r} ({', '.join(INPUT_NORMS)})")
@@ -83,7 +86,7 @@ class ResNet(nn.Module):
 
     def __init__(self, n_classes: int, blocks: list[int], widths: list[int], in_channels: int = 1,
                  stem_stride: int = 2, stem_pool: bool = True, input_norm: str = "standardize",
-                 dog_sigmas: tuple[float, float] = (0.5, 1.0)):
+                 dog_sigmas: tuple[float, float] = DOG_SIGMAS):
         super().__init__()
         self.standardize = Standardize(input_norm, dog_sigmas)
         if len(blocks) != len(widths) or not blocks or min(blocks) < 1:

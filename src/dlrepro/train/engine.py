@@ -231,8 +231,12 @@ def fit(model: torch.nn.Module, train: Split, val: Split, *, epochs: int, batch_
             row.update({f"val_{k}": v for k, v in score_fn(model).items()})
         row["seconds"] = time.perf_counter() - started
         result.history.append(row)
-        key = ((row["val_score"],) if score_fn is not None else (-row["val_loss"],) if best_by == "loss"
-               else (row.get("val_accuracy", 0.0), -row["val_loss"]))
+        if score_fn is not None:
+            key = (row["val_score"],)
+        elif best_by == "loss":
+            key = (-row["val_loss"],)
+        else:
+            key = (row.get("val_accuracy", 0.0), -row["val_loss"])
         if best_key is None or key > best_key:
             best_key, result.best_epoch = key, epoch
             result.best_state = copy.deepcopy(model.state_dict())
