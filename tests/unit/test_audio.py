@@ -128,3 +128,20 @@ def test_log_mel_frames_are_centred_every_10_ms_and_a_tone_lights_its_band():
     assert np.all(np.abs(middle.argmax(axis=1) - band) <= 1)
     silence = audio.log_mel(np.zeros(8000, np.float32), rate)
     assert np.allclose(silence, np.log(1e-6))
+
+
+def test_log_mel_up_to_the_bandwidth_spends_no_band_on_a_resampled_recordings_empty_top():
+    import librosa
+
+    # noise recorded at 8 kHz (bandwidth 4 kHz), resampled to 16 kHz as speech_utterances does FSDD
+    noise = np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32)
+    wave = librosa.resample(noise, orig_sr=8000, target_sr=16000, res_type="soxr_hq")
+    to_nyquist, to_bandwidth = audio.log_mel(wave, 16000).mean(0), audio.log_mel(wave, 16000, fmax=4000).mean(0)
+    empty = librosa.mel_frequencies(audio.MEL_BANDS + 2, fmax=8000)[1:-1] > 4200
+    assert empty.sum() >= 7 and np.all(to_nyquist[empty] < np.log(1e-6) + 3)  # near the floor: no signal there
+    assert to_bandwidth.min() > to_nyquist[~empty].min() - 3  # every band up to 4 kHz carries the noise
+    # and a tone lights the band of the narrower scale
+    t = np.arange(16000) / 16000
+    mel = audio.log_mel((0.5 * np.sin(2 * np.pi * 3000 * t)).astype(np.float32), 16000, fmax=4000)
+    band = np.argmin(np.abs(librosa.mel_frequencies(audio.MEL_BANDS + 2, fmax=4000)[1:-1] - 3000))
+    assert np.all(np.abs(mel[10:-10].argmax(axis=1) - band) <= 1)

@@ -143,7 +143,8 @@ def test_cosine_scores():
 
 def test_resnet34_layout_embedding_and_lighting_invariant_input():
     model = resnet.build({"blocks": [3, 4, 6, 3], "widths": [4, 8, 16, 32], "stem_stride": 2, "stem_pool": True,
-                          "input_norm": "log", "dog_sigmas": [0.5, 1.0]}, n_classes=5).eval()
+                          "input_norm": "log", "dog_sigmas": [0.5, 1.0],
+                          "head": {"kind": "linear", "scale": 30, "margin": 0.35}}, n_classes=5).eval()
     assert sum(isinstance(m, resnet.BasicBlock) for m in model.modules()) == 16  # ResNet-34: 3+4+6+3
     x = torch.rand(3, 1, 64, 56) * 1.6 - 0.8
     assert model(x).shape == (3, 5) and model.embed(x).shape == (3, 32)
@@ -152,6 +153,27 @@ def test_resnet34_layout_embedding_and_lighting_invariant_input():
     assert torch.allclose(model.standardize(x), model.standardize(brighter), atol=2e-2)
     with pytest.raises(ValueError, match="one block count"):
         resnet.ResNet(5, [3, 4], [8])
+
+
+def test_cosface_head_scores_cosines_and_its_loss_demands_the_margin():
+    values = {"blocks": [1, 1], "widths": [4, 8], "stem_stride": 1, "stem_pool": False, "input_norm": "log",
+              "dog_sigmas": [0.5, 1.0], "head": {"kind": "cosface", "scale": 30.0, "margin": 0.35}}
+    model = resnet.build(values, n_classes=3).eval()
+    x = torch.rand(4, 1, 12, 10, generator=torch.Generator().manual_seed(0)) * 1.6 - 0.8
+    logits = model(x)
+    e, w = model.embed(x), model.head.weight
+    assert torch.allclose(logits, 30 * torch.nn.functional.cosine_similarity(e[:, None], w[None], dim=2), atol=1e-5)
+    assert logits.abs().max() <= 30 + 1e-4  # bounded by the scale: only the angle counts
+    # the loss is cross-entropy with 30 x 0.35 off the true class's logit; no margin, plain cross-entropy
+    y = torch.tensor([0, 1, 2, 0])
+    loss = resnet.loss_of(values)
+    shifted = logits.clone()
+    shifted[torch.arange(4), y] -= 30 * 0.35
+    assert torch.isclose(loss(logits, y), torch.nn.functional.cross_entropy(shifted, y))
+    assert loss(logits, y) > torch.nn.functional.cross_entropy(logits, y)
+    assert resnet.loss_of({"head": {"kind": "linear", "scale": 30, "margin": 0.35}}) is None
+    with pytest.raises(ValueError, match="not linear or cosface"):
+        resnet.build({**values, "head": {"kind": "arcface", "scale": 30, "margin": 0.5}}, n_classes=3)
 
 
 def test_gaussian_blur_matches_scipy():

@@ -170,6 +170,7 @@ def test_real_course_pair_and_fsdd_from_the_mirror(mirror, monkeypatch, tmp_path
                                                                  "yweweler"]
     a = load_arrays(tmp_path / "su", ["offsets", "speaker", "label"])
     assert np.array_equal(np.bincount(a["speaker"]), np.full(6, 500))
+    assert meta["bandwidth_hz"] == 4000  # 8 kHz recordings: the log-mel scale stops at 4 kHz
     assert 0.14 * RATE * 0.9 < np.diff(a["offsets"]).min() and np.diff(a["offsets"]).max() < 2.4 * RATE
     # FSDD's 8 kHz files were refused without resampling
     with pytest.raises(DataError, match="sample rate 8000 Hz, expected 16000 Hz"):

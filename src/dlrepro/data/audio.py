@@ -78,6 +78,13 @@ def decode_wav(raw: bytes, origin: str, sample_rate: int, resample: bool = False
     return np.ascontiguousarray(wave, dtype=np.float32)
 
 
+def wav_rate(raw: bytes) -> int:
+    """The sample rate a WAV file's header declares (of a file decode_wav has read)."""
+    import soundfile as sf
+
+    return int(sf.info(io.BytesIO(raw)).samplerate)
+
+
 def read_wav(path: str | Path, sample_rate: int, resample: bool = False) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
@@ -121,16 +128,19 @@ MEL_WINDOW_S = 0.025
 MEL_HOP_S = 0.010
 
 
-def log_mel(wave: np.ndarray, sample_rate: int) -> np.ndarray:
+def log_mel(wave: np.ndarray, sample_rate: int, fmax: float | None = None) -> np.ndarray:
     """frames x 40 log-mel energies (float32): Hann window of 25 ms, hop 10 ms, centred, so frame t
-    is centred on sample t * hop and there are 1 + len // hop frames; log(mel power + 1e-6)."""
+    is centred on sample t * hop and there are 1 + len // hop frames; log(mel power + 1e-6).
+    fmax: the top of the mel scale, the recording's own bandwidth (None: sample_rate / 2). Bands
+    above a resampled recording's bandwidth hold only the resampler's leakage: on FSDD (8 kHz made
+    16 kHz) 8 of 40 bands sat at the floor, which normalisation turns into noise."""
     import librosa
 
     window, hop = round(MEL_WINDOW_S * sample_rate), round(MEL_HOP_S * sample_rate)
     n_fft = 1 << (window - 1).bit_length()
     mel = librosa.feature.melspectrogram(y=np.asarray(wave, dtype=np.float32), sr=sample_rate, n_fft=n_fft,
                                          hop_length=hop, win_length=window, window="hann", center=True,
-                                         n_mels=MEL_BANDS, power=2.0)
+                                         n_mels=MEL_BANDS, power=2.0, fmax=fmax)
     return np.log(mel + 1e-6).T.astype(np.float32)
 
 

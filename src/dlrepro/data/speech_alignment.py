@@ -17,7 +17,8 @@ segment starts at 0 and the last ends at the utterance's end, so every sample ha
 centres (f * 160 + 125: its window is 25.6 ms) was tried on FSDD and made the labels fit the
 audio worse: the centre-frame baseline's unseen-speaker accuracy fell from 0.461 to 0.441 and the
 context-20 MLP's from 0.667 to 0.657 (3 seeds); so boundaries stay at frame starts. Frames are data/audio.log_mel's
-(40 bands, 25 ms window, 10 ms hop, centred: frame t is centred on sample t * hop). A frame's
+(40 bands up to the recordings' bandwidth, 25 ms window, 10 ms hop, centred: frame t is centred
+on sample t * hop). A frame's
 phone is the segment holding its centre; its state is which of the segment's `states_per_phone`
 equal parts the centre lies in (class id phone * states_per_phone + state).
 
@@ -160,7 +161,7 @@ def prepare(values: dict, data_dir: str | Path, out: str | Path) -> dict:
         names, aligner = list(phones.phone_set()), f"pocketsphinx {version('pocketsphinx')} en-US, CMUdict"
     kept = np.asarray(kept, np.int64)
     hop = audio.mel_hop(rate)
-    mels = [audio.log_mel(u["wave"][o[i]:o[i + 1]], rate) for i in kept]
+    mels = [audio.log_mel(u["wave"][o[i]:o[i + 1]], rate, umeta["bandwidth_hz"]) for i in kept]
     frame_offsets = np.cumsum([0] + [len(m) for m in mels]).astype(np.int64)
     frame_phone, frame_state = frame_labels(frame_offsets, seg["phone_utt"], seg["phone_start"], seg["phone_end"],
                                             seg["phone_id"], hop, states)
@@ -171,7 +172,7 @@ def prepare(values: dict, data_dir: str | Path, out: str | Path) -> dict:
     n = len(o) - 1
     meta = {"dataset": "speech_alignment", "source": umeta["source"], "sample_rate": rate, "aligner": aligner,
             "phones": names, "states_per_phone": states, "speakers": umeta["speakers"], "labels": umeta["labels"],
-            "frame_hop": hop, "n_utterances": n, "n_kept": int(len(kept)), "n_failed": len(failed),
+            "frame_hop": hop, "mel_fmax_hz": umeta["bandwidth_hz"], "n_utterances": n, "n_kept": int(len(kept)), "n_failed": len(failed),
             "failed": failed, "n_frames": int(frame_offsets[-1]),
             "phone_frames": {p: int(c) for p, c in zip(names, np.bincount(frame_phone, minlength=len(names)))},
             "shapes": {k: list(v.shape) for k, v in arrays.items()}}

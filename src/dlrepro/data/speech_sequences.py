@@ -5,8 +5,8 @@ generated speakers' ten words), drawn without replacement, joined by silence gap
 lengths are drawn uniformly in [gap_s.min, gap_s.max] seconds, one per join. The target is the
 recordings' phones concatenated, with no silence phone: for FSDD each digit's usual CMUdict
 pronunciation (data/phones.digit_phones), for the generated speakers the word's phones
-(speech_gen.WORDS). Features are the sequence's log-mel frames (data/audio.log_mel, 40 bands,
-10 ms hop), computed on the joined waveform.
+(speech_gen.WORDS). Features are the sequence's log-mel frames (data/audio.log_mel, 40 bands up
+to the recordings' bandwidth, 10 ms hop), computed on the joined waveform.
 
 The split is by speaker: `test_speakers` speakers (drawn with split.seed) are held out and make
 the test sequences only. Validation is either unseen recordings of the training speakers (every
@@ -106,7 +106,7 @@ def prepare(values: dict, data_dir: str | Path, out: str | Path) -> dict:
         for recording, silence in zip(recs, gap):
             parts += [np.zeros(silence, np.float32), u["wave"][o[recording]:o[recording + 1]]]
         wave = np.concatenate(parts)
-        mels.append(audio.log_mel(wave, rate))
+        mels.append(audio.log_mel(wave, rate, data_meta["bandwidth_hz"]))
         targets.append(np.concatenate([word_ids[label] for label in u["label"][recs]]))
         gaps.append(gap)
         if set_id == 2 and len(kept) < values["keep_audio"]:
@@ -127,7 +127,7 @@ def prepare(values: dict, data_dir: str | Path, out: str | Path) -> dict:
     }
     names = data_meta["speakers"]
     meta = {"dataset": "speech_sequences", "source": data_meta["source"], "sample_rate": rate,
-            "hop_samples": audio.mel_hop(rate), "phones": phone_names, "word_labels": data_meta["labels"],
+            "hop_samples": audio.mel_hop(rate), "mel_fmax_hz": data_meta["bandwidth_hz"], "phones": phone_names, "word_labels": data_meta["labels"],
             "word_phones": [[phone_names[i] for i in ids] for ids in word_ids], "speakers": names,
             "test_speakers": [names[i] for i in np.flatnonzero(speaker_set == 2)],
             "train_speakers": [names[i] for i in np.unique(u["speaker"]) if speaker_set[i] == 0],

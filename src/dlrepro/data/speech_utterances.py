@@ -10,7 +10,8 @@ with phoneme alignments, and a generated noise bank (white, pink, brown, hum, ba
 
 Arrays: wave (all utterances concatenated), offsets (n + 1), speaker, label (digit or word),
 phone_utt, phone_id, phone_start, phone_end (embedded only; empty for FSDD), noise,
-noise_offsets, noise_kind. meta.json names speakers, labels and noise kinds.
+noise_offsets, noise_kind. meta.json names speakers, labels and noise kinds, and bandwidth_hz: the
+highest frequency the recordings carry (half the lowest original sample rate; FSDD: 4,000 Hz).
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ def fsdd_manifest() -> list[tuple[str, str]]:
 
 
 def from_fsdd(values: dict) -> tuple[dict, dict]:
-    waves, speakers, digits = [], [], []
+    waves, speakers, digits, rates = [], [], [], []
     for name, sha in fsdd_manifest():
         payload, origin = fetch(RemoteFile("fsdd/recordings", name, FSDD_URLS, sha))
         digit, speaker, _ = NAME.match(name).groups()
         waves.append(audio.decode_wav(payload, origin, values["sample_rate"], values["resample"]))
+        rates.append(audio.wav_rate(payload))
         speakers.append(speaker)
         digits.append(int(digit))
     names = sorted(set(speakers))
@@ -61,6 +63,7 @@ def from_fsdd(values: dict) -> tuple[dict, dict]:
         "noise_kind": np.zeros(1, np.int64),
     }
     info = {"speakers": names, "labels": [str(d) for d in range(10)], "noise_kinds": ["course"], "phonemes": [],
+            "bandwidth_hz": min(min(rates), values["sample_rate"]) / 2,
             "files": {"recordings": f"fsdd/recordings: {len(waves)} files, sha256 pinned in {MANIFEST.name}",
                       "noise": "speech-denoise train_dirty_male.wav - train_clean_male.wav"}}
     return arrays, info
@@ -73,7 +76,7 @@ def from_embedded(values: dict) -> tuple[dict, dict]:
     arrays.update(speech_gen.noise_bank(e["noise_seconds"], rng))
     info = {"speakers": [f"speaker{i:02d}" for i in range(e["n_speakers"])],
             "labels": ["-".join(w) for w in speech_gen.WORDS], "noise_kinds": list(speech_gen.NOISE_KINDS),
-            "phonemes": list(speech_gen.PHONE_NAMES),
+            "phonemes": list(speech_gen.PHONE_NAMES), "bandwidth_hz": speech_gen.RATE / 2,
             "files": {"origin": "generated: dlrepro.data.speech_gen", "seed": e["seed"]}}
     return arrays, info
 

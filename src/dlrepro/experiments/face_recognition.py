@@ -120,7 +120,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
         model = Augmented(net, aug["ops"], aug, generator)
         result = fit(model, train_split, val_split, epochs=t["epochs"], batch_size=t["batch_size"],
                      optimizer=t["optimizer"], lr=t["lr"], lr_schedule=t["lr_schedule"], generator=generator,
-                     desc=f"{label} seed {seed}", best_by=t["best_by"])
+                     desc=f"{label} seed {seed}", loss_fn=resnet.loss_of(m), best_by=t["best_by"])
         model.load_state_dict(result.best_state)
         net.eval()
         y_test = label_of[a["person"][s["test"]]]

@@ -175,7 +175,8 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
             "train_speakers": sorted(set(speakers) - set(unseen)) if len(speakers) <= 10 else len(speakers) - len(unseen),
             "classes": n_classes, "failed_alignments": meta["n_failed"]}
     width = 2 * m["context"] + 1
-    setting = (f"MLP {width * a['logmel'].shape[1]} ({width} frames × {a['logmel'].shape[1]} log-mel bands) → "
+    setting = (f"MLP {width * a['logmel'].shape[1]} ({width} frames × {a['logmel'].shape[1]} log-mel bands to "
+               f"{meta['mel_fmax_hz']:g} Hz) → "
                f"{' → '.join(map(str, m['hidden']))} → {n_classes} {m['target']} classes, BatchNorm "
                f"{'on' if m['batchnorm'] else 'off'}, dropout {m['dropout']}; {schedule_text(t)}; epoch chosen on "
                f"held-out utterances of the training speakers; {len(unseen)} unseen test speakers")

@@ -6,6 +6,12 @@ projection on the shortcut), then global average pooling gives the embedding tha
 head classifies and that verification compares by cosine (`embed`). The stem is the ImageNet
 one (7x7 stride-2 convolution, 3x3 stride-2 max pool), which brings a 64-pixel face to 16x16
 before the first stage; `stem_stride: 1` with no pool keeps small images at full resolution.
+
+The head is linear (softmax cross-entropy) or `cosface` (Wang et al. 2018, CosFace): logits are
+scale × the cosine between the embedding and each class's weight vector, and training subtracts
+scale × margin from the true class's logit (`cosface_loss`), so a class's embeddings must sit
+closer in angle to its own weight than to any other by a margin: the angular geometry that
+verification by cosine measures, learned directly rather than as a by-product of the softmax.
 """
 
 from __future__ import annotations
@@ -80,13 +86,36 @@ class BasicBlock(nn.Module):
         return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
+class CosineHead(nn.Module):
+    """scale × cos(embedding, class weight) for every class: CosFace's logits (no margin: that is
+    the loss's, cosface_loss)."""
+
+    def __init__(self, features: int, n_classes: int, scale: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_classes, features) / math.sqrt(features))
+        self.scale = scale
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        return self.scale * F.linear(F.normalize(embedding, dim=1), F.normalize(self.weight, dim=1))
+
+
+def cosface_loss(scale: float, margin: float):
+    """fit()'s loss for a CosineHead: cross-entropy with scale × margin taken off each true class's
+    logit (at prediction time the logits are used as they are, so the margin never moves an argmax)."""
+
+    def fn(logits: torch.Tensor, y: torch.Tensor, mask=None) -> torch.Tensor:
+        return F.cross_entropy(logits - scale * margin * F.one_hot(y, logits.shape[1]), y)
+
+    return fn
+
+
 class ResNet(nn.Module):
     """Per-image standardisation, stem, stages of basic blocks, global average pooling (the
-    embedding), linear head."""
+    embedding), linear or cosine head."""
 
     def __init__(self, n_classes: int, blocks: list[int], widths: list[int], in_channels: int = 1,
                  stem_stride: int = 2, stem_pool: bool = True, input_norm: str = "standardize",
-                 dog_sigmas: tuple[float, float] = DOG_SIGMAS):
+                 dog_sigmas: tuple[float, float] = DOG_SIGMAS, head: str = "linear", scale: float = 30.0):
         super().__init__()
         self.standardize = Standardize(input_norm, dog_sigmas)
         if len(blocks) != len(widths) or not blocks or min(blocks) < 1:
@@ -104,7 +133,9 @@ class ResNet(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.features = channels
-        self.head = nn.Linear(channels, n_classes)
+        if head not in ("linear", "cosface"):
+            raise ValueError(f"ResNet head is {head!r}, not linear or cosface")
+        self.head = nn.Linear(channels, n_classes) if head == "linear" else CosineHead(channels, n_classes, scale)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -121,6 +152,14 @@ class ResNet(nn.Module):
 
 
 def build(values: dict, n_classes: int, in_channels: int = 1) -> ResNet:
-    """A ResNet from the `model` params: blocks, widths, stem_stride, stem_pool, input_norm, dog_sigmas."""
+    """A ResNet from the `model` params: blocks, widths, stem_stride, stem_pool, input_norm, dog_sigmas,
+    head {kind, scale}."""
     return ResNet(n_classes, list(values["blocks"]), list(values["widths"]), in_channels,
-                  values["stem_stride"], values["stem_pool"], values["input_norm"], values["dog_sigmas"])
+                  values["stem_stride"], values["stem_pool"], values["input_norm"], values["dog_sigmas"],
+                  values["head"]["kind"], values["head"]["scale"])
+
+
+def loss_of(values: dict):
+    """fit()'s loss_fn for the `model` params' head: None (cross-entropy) or CosFace's."""
+    h = values["head"]
+    return None if h["kind"] == "linear" else cosface_loss(h["scale"], h["margin"])
