@@ -233,6 +233,80 @@ def test_relighting_is_deterministic_in_range_and_keeps_each_image():
 
 
 @pytest.mark.realdata
+def olivetti_mat(path, people: int = 3, faces_matrix: np.ndarray | None = None):
+    """An olivettifaces.mat: people x 10 64x64 images as column-major columns; image k of person p
+    is bright in its top rows (value 200) and 10 p + k below."""
+    import scipy.io
+
+    images = np.zeros((people * 10, 64, 64), np.uint8)
+    for n in range(people * 10):
+        images[n] = 10 * (n // 10) + n % 10
+        images[n, :16] = 200
+    if faces_matrix is None:
+        faces_matrix = images.transpose(0, 2, 1).reshape(people * 10, -1).T  # column-major, as the file holds them
+    scipy.io.savemat(path, {"faces": faces_matrix})
+    return path
+
+
+def test_olivetti_reader_orients_crops_resizes_and_labels(tmp_path):
+    images, person, files = faces.read_olivetti(olivetti_mat(tmp_path / "o.mat"), (48, 42))
+    assert images.shape == (30, 48, 42) and images.dtype == np.uint8
+    assert np.array_equal(person, np.repeat([0, 1, 2], 10)) and files["people"] == 3
+    assert np.all(images[:, :11] == 200) and np.all(images[:, 13:] < 200)  # upright: the bright band is on top
+    assert np.array_equal(images[:, -1, 20], 10 * person + np.tile(np.arange(10), 3))
+
+
+@pytest.mark.parametrize("matrix, message", [
+    (np.zeros((4096, 25), np.uint8), r"is uint8 \(4096, 25\), expected uint8 \(4096, a multiple of 10\)"),
+    (np.zeros((1024, 30), np.uint8), r"is uint8 \(1024, 30\)"),
+    (np.zeros((4096, 30), np.float64), "is float64"),
+])
+def test_olivetti_structure_errors_name_the_file(tmp_path, matrix, message):
+    path = olivetti_mat(tmp_path / "bad.mat", faces_matrix=matrix)
+    with pytest.raises(DataError, match=f"bad.mat: 'faces' {message}"):
+        faces.read_olivetti(path, (48, 42))
+    import scipy.io
+
+    scipy.io.savemat(tmp_path / "other.mat", {"images": np.zeros((4096, 10), np.uint8)})
+    with pytest.raises(DataError, match="other.mat: no matrix 'faces' \\(found images\\)"):
+        faces.read_olivetti(tmp_path / "other.mat", (48, 42))
+    (tmp_path / "text.mat").write_text("not a MATLAB file")
+    with pytest.raises(DataError, match="text.mat: not a readable MATLAB file"):
+        faces.read_olivetti(tmp_path / "text.mat", (48, 42))
+    with pytest.raises(DataError, match="missing.mat: not found"):
+        faces.read_olivetti(tmp_path / "missing.mat", (48, 42))
+
+
+def test_the_stage_scores_every_olivetti_pair_with_every_method(tmp_path):
+    from dlrepro.experiments import face_recognition
+    from dlrepro.io import read_json
+
+    meta = faces.prepare({"source": "embedded", "local_path": None, "olivetti_path": str(olivetti_mat(tmp_path / "o.mat")),
+                          "downsample": 4, "embedded": {"n_people": 8, "seed": 0}}, tmp_path / "faces")
+    assert meta["shapes"]["olivetti_images"] == [30, 48, 42] and meta["olivetti"]["people"] == 3
+    values = {"split": {"holdout_people": 3, "lights": "random", "train_share": 0.5, "train_max_angle": 50,
+                        "val_fraction": 0.15},
+              "model": {"blocks": [1, 1], "widths": [4, 8], "stem_stride": 2, "stem_pool": True, "input_norm": "log",
+                        "dog_sigmas": [0.5, 1.0], "head": {"kind": "linear", "scale": 30, "margin": 0.35}},
+              "augment": {"ops": [], "crop_pad": 2, "brightness": 0.1, "lighting_strength": 1.0, "lighting_gamma": 0.3},
+              "baselines": {"eigen_components": 10, "fisher_components": 20},
+              "train": {"optimizer": "adam", "lr": 0.01, "lr_schedule": "cosine", "batch_size": 64, "epochs": 1,
+                        "best_by": "loss", "seeds": [0]}}
+    metrics = face_recognition.train(tmp_path / "faces", values, {"device": "cpu", "threads": 1}, tmp_path / "runs",
+                                     tmp_path / "metrics.json", tmp_path / "provenance.json", "tiny")
+    run = read_json(tmp_path / "runs" / "seed0" / "metrics.json")
+    for p in ("", "eigenfaces_", "fisherfaces_"):
+        assert 0 <= run[f"{p}olivetti_verify_auc"] <= 1 and 0 <= run[f"{p}olivetti_verify_eer"] <= 1
+    assert metrics["olivetti_verify_auc"]["n"] == 1 and "olivetti_verify_eer" in metrics
+
+
+@pytest.mark.realdata
+def test_olivetti_from_the_mirror(mirror):
+    images, person, files = faces.read_olivetti(mirror / "olivetti-faces" / "olivettifaces.mat", (48, 42))
+    assert images.shape == (400, 48, 42) and np.array_equal(np.bincount(person), np.full(40, 10))
+    assert 60 < images.mean() < 140  # faces, not an empty or saturated frame
+
+
 def test_extended_yale_b_from_the_mirror(mirror):
     arrays, info = faces.from_yale(str(mirror / "extended-yale-b" / "CroppedYale"), downsample=3)
     assert arrays["images"].shape == (2414, 64, 56) and len(info["people"]) == 38

@@ -15,8 +15,15 @@ ellipsoid, brow, eye sockets, nose and mouth at person-specific places, plus smo
 its own albedo, rendered as Lambertian surfaces under the same 64 light directions as Yale B, so
 lighting is as much of a nuisance as in the real data, and a split by light angle means the same.
 
-Arrays: images (N, H, W) uint8, person (N,), azimuth and elevation (N,) degrees. meta.json names
-the people, the light-angle rule and the files.
+A second corpus for verification only, when `olivetti_path` names a local olivettifaces.mat: the
+Olivetti (AT&T Cambridge) faces, 40 people × 10 images with pose and expression varying under
+even light, never trained on. The file is validated by structure (a uint8 matrix `faces` of
+4096 × N, column-major 64×64 images, 10 a person); each image is cropped to Yale's 8:7 (the
+central 56 of 64 columns) and resized to the Yale images' size.
+
+Arrays: images (N, H, W) uint8, person (N,), azimuth and elevation (N,) degrees; olivetti_images
+(M, H, W) and olivetti_person (M,), empty without olivetti_path. meta.json names the people, the
+light-angle rule and the files.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ YALE_MIN_CONDITIONS = 59
 PERSON = re.compile(r"^yaleB(\d\d)$")
 IMAGE = re.compile(r"^yaleB(\d\d)_P00A([+-]\d{3})E([+-]\d{2})\.pgm$")
 AMBIENT = re.compile(r"^yaleB(\d\d)_P00_Ambient\.pgm$")
+OLIVETTI_SIDE, OLIVETTI_TAKES = 64, 10
 # The 64 light directions of Yale B, (azimuth, elevation) in degrees
 CONDITIONS = (
     (0, 0), (0, 20), (0, 45), (0, 90), (0, -20), (0, -35), (5, 10), (5, -10), (10, 0), (10, -20), (15, 20),
@@ -153,6 +161,38 @@ def from_yale(folder: str | None, downsample: int) -> tuple[dict, dict]:
     return arrays, {"people": names, "files": files}
 
 
+def read_olivetti(path: str | Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Olivetti's faces from a local olivettifaces.mat, checked, cropped to 8:7 and resized to size
+    (H, W): images (M, H, W) uint8, person (M,), and what was read."""
+    import scipy.io
+    from scipy.ndimage import zoom
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: not found (faces.olivetti_path should be olivettifaces.mat)")
+    raw = path.read_bytes()
+    try:
+        mat = scipy.io.loadmat(path)
+    except (scipy.io.matlab.MatReadError, ValueError, TypeError, OSError) as exc:
+        raise DataError(f"{path}: not a readable MATLAB file ({exc})") from None
+    faces = mat.get("faces")
+    if faces is None:
+        raise DataError(f"{path}: no matrix 'faces' (found {', '.join(k for k in mat if not k.startswith('__'))})")
+    if faces.dtype != np.uint8 or faces.ndim != 2 or faces.shape[0] != OLIVETTI_SIDE ** 2 \
+            or faces.shape[1] == 0 or faces.shape[1] % OLIVETTI_TAKES:
+        raise DataError(f"{path}: 'faces' is {faces.dtype} {faces.shape}, expected uint8 "
+                        f"({OLIVETTI_SIDE ** 2}, a multiple of {OLIVETTI_TAKES}): {OLIVETTI_SIDE}x{OLIVETTI_SIDE} "
+                        f"images as columns, {OLIVETTI_TAKES} a person")
+    images = faces.T.reshape(-1, OLIVETTI_SIDE, OLIVETTI_SIDE).transpose(0, 2, 1)  # column-major images
+    side = OLIVETTI_SIDE * 7 // 8
+    cropped = images[:, :, (OLIVETTI_SIDE - side) // 2:(OLIVETTI_SIDE + side) // 2].astype(np.float32)
+    resized = zoom(cropped, (1, size[0] / OLIVETTI_SIDE, size[1] / side), order=1)
+    person = np.repeat(np.arange(faces.shape[1] // OLIVETTI_TAKES), OLIVETTI_TAKES)
+    files = {"file": str(path), "corpus": "Olivetti faces (AT&T Cambridge)", "sha256": hashlib.sha256(raw).hexdigest(),
+             "people": int(person.max() + 1), "crop": f"{OLIVETTI_SIDE}x{side} (central columns), resized"}
+    return np.clip(np.rint(resized), 0, 255).astype(np.uint8), person.astype(np.int64), files
+
+
 # ---------------------------------------------------------------------------------------------
 # Embedded: generated faces under Yale B's lights
 
@@ -229,6 +269,12 @@ def prepare(values: dict, out: str | Path) -> dict:
         arrays, info = from_embedded(values["embedded"]["n_people"], values["embedded"]["seed"], values["downsample"])
     else:
         arrays, info = from_yale(values["local_path"], values["downsample"])
+    size = arrays["images"].shape[1:]
+    if values["olivetti_path"]:
+        arrays["olivetti_images"], arrays["olivetti_person"], info["olivetti"] = read_olivetti(values["olivetti_path"],
+                                                                                              size)
+    else:
+        arrays["olivetti_images"], arrays["olivetti_person"] = np.zeros((0, *size), np.uint8), np.zeros(0, np.int64)
     angle = light_angle(arrays["azimuth"], arrays["elevation"])
     meta = {"dataset": "faces", "source": source, **info, "n_images": int(len(arrays["person"])),
             "image_size": list(arrays["images"].shape[1:]), "downsample": values["downsample"],
