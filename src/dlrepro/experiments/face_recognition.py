@@ -228,7 +228,7 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
     first_variant = metrics[variants[0]]
     first_seed = first_variant["per_seed"][0]
     # the first seed's split of the first variant, shown as faces
-    a = load_arrays(data_dir, ARRAYS)
+    a = load_arrays(data_dir, ARRAYS + OLIVETTI)
     sp = first_variant["params"]["split"]
     angle = faces.light_angle(a["azimuth"], a["elevation"])
     s = seed_split(a, sp, first_seed["seed"])
@@ -243,13 +243,16 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
             pick = own[np.linspace(0, len(own) - 1, min(8, len(own))).round().astype(int)]
             shown.append(a["images"][pick[np.argsort(angle[pick], kind="stable")]])
             names.append(f"{what}: person {person}")
+    for person in np.unique(a["olivetti_person"])[:2]:
+        shown.append(a["olivetti_images"][a["olivetti_person"] == person][:8])
+        names.append(f"Olivetti (verification only): person {person}")
     with summary_folder(out_dir, results_dir, variants) as tmp:
         table.to_csv(tmp / "results.csv", index=False, float_format="%.4f")
         pd.DataFrame(comparisons).to_csv(tmp / "comparisons.csv", index=False, float_format="%.4f")
         write_json(tmp / "summary.json", {"held_out_people_first_seed": first_seed["held_out_people"],
                                           "lights": lights_text(sp)})
         image_grid(shown, names, tmp / "samples.png",
-                   f"faces per split (seed {first_seed['seed']}), each row sorted by light angle")
+                   f"faces per split (seed {first_seed['seed']}), each Yale row sorted by light angle")
         figures.roc(curves, tmp / "roc.png", f"verification on unseen people (seed {first_seed['seed']})")
         bars = table.assign(variant=[f"{r.method}" if len(variants) == 1 else f"{r.method} ({r.variant})"
                                      for r in table.itertuples()])
