@@ -43,7 +43,8 @@ def utterances(tmp_path_factory):
     folder = tmp_path_factory.mktemp("utterances")
     save_arrays(folder, {"wave": np.concatenate(waves), "offsets": np.cumsum([0] + [len(w) for w in waves]),
                          "speaker": np.array(speakers), "label": np.array(labels)},
-                {"source": "embedded", "sample_rate": RATE, "bandwidth_hz": 4000, "speakers": [f"s{i}" for i in range(5)],
+                {"source": "embedded", "sample_rate": RATE, "bandwidth_hz": 4000,
+                 "speakers": [f"s{i}" for i in range(5)],
                  "labels": ["-".join(w) for w in speech_gen.WORDS]})
     return folder
 
@@ -124,7 +125,8 @@ def test_targets_frames_gaps_and_kept_audio_follow_the_recordings(utterances, se
         if i in test[:3]:
             k = int(np.flatnonzero(test == i)[0])
             assert np.array_equal(a["wave"][a["wave_offsets"][k]:a["wave_offsets"][k + 1]], wave)
-            assert np.allclose(a["mel"][a["frame_offsets"][i]:a["frame_offsets"][i + 1]], audio.log_mel(wave, RATE, 4000))  # the scale stops at the recordings' bandwidth
+            # the mel scale stops at the recordings' bandwidth
+            assert np.allclose(a["mel"][a["frame_offsets"][i]:a["frame_offsets"][i + 1]], audio.log_mel(wave, RATE, 4000))
     assert len(a["wave_offsets"]) == 4
 
 

@@ -281,8 +281,8 @@ def test_the_stage_scores_every_olivetti_pair_with_every_method(tmp_path):
     from dlrepro.experiments import face_recognition
     from dlrepro.io import read_json
 
-    meta = faces.prepare({"source": "embedded", "local_path": None, "olivetti_path": str(olivetti_mat(tmp_path / "o.mat")),
-                          "downsample": 4, "embedded": {"n_people": 8, "seed": 0}}, tmp_path / "faces")
+    meta = faces.prepare({"source": "embedded", "local_path": None, "downsample": 4, "embedded": {"n_people": 8, "seed": 0},
+                          "olivetti_path": str(olivetti_mat(tmp_path / "o.mat"))}, tmp_path / "faces")
     assert meta["shapes"]["olivetti_images"] == [30, 48, 42] and meta["olivetti"]["people"] == 3
     values = {"split": {"holdout_people": 3, "lights": "random", "train_share": 0.5, "train_max_angle": 50,
                         "val_fraction": 0.15},

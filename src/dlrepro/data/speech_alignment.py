@@ -18,9 +18,8 @@ centres (f * 160 + 125: its window is 25.6 ms) was tried on FSDD and made the la
 audio worse: the centre-frame baseline's unseen-speaker accuracy fell from 0.461 to 0.441 and the
 context-20 MLP's from 0.667 to 0.657 (3 seeds); so boundaries stay at frame starts. Frames are data/audio.log_mel's
 (40 bands up to the recordings' bandwidth, 25 ms window, 10 ms hop, centred: frame t is centred
-on sample t * hop). A frame's
-phone is the segment holding its centre; its state is which of the segment's `states_per_phone`
-equal parts the centre lies in (class id phone * states_per_phone + state).
+on sample t * hop). A frame's phone is the segment holding its centre; its state is which of the
+segment's `states_per_phone` equal parts the centre lies in (class id phone * states_per_phone + state).
 
 Arrays (kept utterances only): utt (index in speech_utterances), speaker, label; segments
 phone_utt (index into the kept utterances), phone_id, phone_start, phone_end; frames logmel
@@ -172,8 +171,8 @@ def prepare(values: dict, data_dir: str | Path, out: str | Path) -> dict:
     n = len(o) - 1
     meta = {"dataset": "speech_alignment", "source": umeta["source"], "sample_rate": rate, "aligner": aligner,
             "phones": names, "states_per_phone": states, "speakers": umeta["speakers"], "labels": umeta["labels"],
-            "frame_hop": hop, "mel_fmax_hz": umeta["bandwidth_hz"], "n_utterances": n, "n_kept": int(len(kept)), "n_failed": len(failed),
-            "failed": failed, "n_frames": int(frame_offsets[-1]),
+            "frame_hop": hop, "mel_fmax_hz": umeta["bandwidth_hz"], "n_utterances": n, "n_kept": int(len(kept)),
+            "n_failed": len(failed), "failed": failed, "n_frames": int(frame_offsets[-1]),
             "phone_frames": {p: int(c) for p, c in zip(names, np.bincount(frame_phone, minlength=len(names)))},
             "shapes": {k: list(v.shape) for k, v in arrays.items()}}
     if failed:

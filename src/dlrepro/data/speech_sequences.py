@@ -127,7 +127,8 @@ def prepare(values: dict, data_dir: str | Path, out: str | Path) -> dict:
     }
     names = data_meta["speakers"]
     meta = {"dataset": "speech_sequences", "source": data_meta["source"], "sample_rate": rate,
-            "hop_samples": audio.mel_hop(rate), "mel_fmax_hz": data_meta["bandwidth_hz"], "phones": phone_names, "word_labels": data_meta["labels"],
+            "hop_samples": audio.mel_hop(rate), "mel_fmax_hz": data_meta["bandwidth_hz"], "phones": phone_names,
+            "word_labels": data_meta["labels"],
             "word_phones": [[phone_names[i] for i in ids] for ids in word_ids], "speakers": names,
             "test_speakers": [names[i] for i in np.flatnonzero(speaker_set == 2)],
             "train_speakers": [names[i] for i in np.unique(u["speaker"]) if speaker_set[i] == 0],

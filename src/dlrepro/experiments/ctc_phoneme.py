@@ -239,8 +239,9 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
             "n_val": f"{len(idx['val'])} sequences", "n_test": f"{len(idx['test'])} sequences",
             "test_speakers": meta["test_speakers"], "train_speakers": meta["train_speakers"],
             "val_speakers": meta["val_speakers"], "phones_per_test_sequence": float(lengths[idx["test"]].mean())}
-    setting = (f"{a['mel'].shape[1]} log-mel bands to {meta['mel_fmax_hz']:g} Hz; {describe(m, s)}; CTC ({classes - 1} phones + blank); {schedule_text(t)}; epoch by greedy PER on "
-               f"{validation_text(meta)}; test: {len(meta['test_speakers'])} unseen speakers, mytorch greedy and beam "
+    setting = (f"{a['mel'].shape[1]} log-mel bands to {meta['mel_fmax_hz']:g} Hz; {describe(m, s)}; CTC "
+               f"({classes - 1} phones + blank); {schedule_text(t)}; epoch by greedy PER on {validation_text(meta)}; "
+               f"test: {len(meta['test_speakers'])} unseen speakers, mytorch greedy and beam "
                f"{', '.join(map(str, widths))}; headline at beam {widths[-1]}")
     return run_seeds(label, t["seeds"], train_one, runs_dir, metrics_path, provenance_path, params=values,
                      summary=summary, data=info, setting=setting, started=started, device=device,

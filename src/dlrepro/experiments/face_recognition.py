@@ -168,7 +168,8 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
 
     cross = CROSS if olivetti is not None else ()
     summary = {f"{prefix(k)}{metric}": (0, 1) for k in METHODS
-               for metric in ("test_accuracy", "verify_auc", "verify_eer", *(f"test_accuracy_{h}" for h in HARSH), *cross)}
+               for metric in ("test_accuracy", "verify_auc", "verify_eer", *(f"test_accuracy_{h}" for h in HARSH),
+                              *cross)}
     n_people = len(meta["people"])
     known = n_people - sp["holdout_people"]
     example = seed_split(a, sp, t["seeds"][0])
