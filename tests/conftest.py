@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import os
+import random
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,6 +81,19 @@ def mirror_dir() -> Path | None:
         if c and (Path(c) / "mnist").is_dir():
             return Path(c).resolve()
     return None
+
+
+@pytest.fixture(autouse=True)
+def seeded_globals():
+    """Every test starts from the same global random state (Python's, numpy's and, once imported,
+    torch's), so a test that draws unseeded inputs sees the same ones alone, in any order and under
+    xdist: a failure reproduces."""
+    random.seed(0)
+    import numpy as np
+
+    np.random.seed(0)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(0)
 
 
 @pytest.fixture

@@ -187,7 +187,7 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
 
     from dlrepro.io import read_json
     from dlrepro.report import image_figures
-    from dlrepro.report.figures import Panel, history_panels, interval_bars, seed_histories
+    from dlrepro.report.figures import Panel, history_panels, interval_bars, variant_histories
     from dlrepro.train.provenance import read_result
 
     results_dir = Path(results_dir)
@@ -229,5 +229,5 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
                   Panel("g_reconstruction", "reconstruction term (training, epoch mean)", log=True),
                   Panel("g_adversarial", "generator adversarial loss"),
                   Panel("d_loss", "discriminator loss")]
-        history_panels({v: list(seed_histories(results_dir / v / "runs").values()) for v in variants}, panels,
+        history_panels(variant_histories(results_dir, variants), panels,
                        tmp / "curves.png", "cgan-center: test measures at each checkpoint and training losses per epoch")

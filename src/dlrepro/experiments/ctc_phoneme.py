@@ -323,7 +323,7 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
             "decode_seconds_per_test_set": seconds})
         ctc_figures.grouped_interval_bars(table, "test_per", tmp / "per.png",
                                    "phone error rate on unseen speakers (mean, 95% interval over seeds)", "PER")
-        figures.history_panels({v: list(figures.seed_histories(results_dir / v / "runs").values()) for v in variants},
+        figures.history_panels(figures.variant_histories(results_dir, variants),
                                [figures.Panel("train_loss", "training CTC loss"),
                                 figures.Panel("val_loss", "validation CTC loss"),
                                 figures.Panel("val_per", "validation PER (greedy)")],

@@ -234,6 +234,11 @@ def seed_histories(runs: str | Path) -> dict[int, pd.DataFrame]:
     return {int(f.parent.name[4:]): pd.read_csv(f) for f in files}
 
 
+def variant_histories(results_dir: str | Path, variants: list[str]) -> dict[str, list[pd.DataFrame]]:
+    """Each variant's seed histories (in seed order), as history_panels takes its groups."""
+    return {v: list(seed_histories(Path(results_dir) / v / "runs").values()) for v in variants}
+
+
 def variant_training_curves(results_dir: str | Path, variants: list[str], family: str, out: Path) -> None:
     """Each variant's training curves, every seed from its history.csv, as out/curves_<variant>.png."""
     for v in variants:
