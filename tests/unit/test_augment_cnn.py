@@ -193,3 +193,15 @@ def test_augmentation_runs_on_the_gpu_deterministically():
     a = augment(x, ALL, torch.Generator("cuda").manual_seed(3), SETTINGS)
     b = augment(x, ALL, torch.Generator("cuda").manual_seed(3), SETTINGS)
     assert a.device.type == "cuda" and a.shape == x.shape and torch.equal(a, b)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_cpu_generator_augments_a_cuda_batch_as_it_does_a_cpu_one():
+    """face_recognition augments with the training seed's CPU stream: on a GPU its draws are the CPU's."""
+    ops, settings = ALL + ["lighting"], {**SETTINGS, "lighting_strength": 1.0, "lighting_gamma": 0.3}
+    x = images(64)
+    on_cpu = augment(x, ops, torch.Generator().manual_seed(3), settings)
+    on_cuda = augment(x.cuda(), ops, torch.Generator().manual_seed(3), settings)
+    assert on_cuda.device.type == "cuda"
+    torch.testing.assert_close(on_cuda.cpu(), on_cpu, rtol=1e-5, atol=1e-5)

@@ -25,3 +25,31 @@ def test_auto_device_is_cuda_and_training_runs_there():
     model.load_state_dict(result.best_state)
     assert next(model.parameters()).dtype == torch.float32  # bf16 only inside autocast
     assert evaluate(model, val)["accuracy"] > 0.9
+
+
+def test_pooled_conv_nets_train_on_cuda_under_deterministic_algorithms():
+    """configure() makes every op deterministic or raise; nn.AdaptiveAvgPool2d's CUDA backward has no
+    deterministic kernel, so the conv nets' global pooling must not need it. Two runs from one seed
+    give the same weights."""
+    from dlrepro.models import cnn, resnet
+
+    configure()
+    gen = torch.Generator().manual_seed(0)
+    x, y = (torch.rand(16, 1, 48, 42, generator=gen) + 0.05).cuda(), (torch.arange(16) % 4).cuda()  # intensities
+
+    def trained(make):
+        torch.manual_seed(0)
+        model = make().cuda()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for _ in range(3):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return [p.detach().cpu() for p in model.parameters()]
+
+    for make in (lambda: resnet.ResNet(4, [1, 1, 1, 1], [8, 16, 32, 64], input_norm="log"),
+                 lambda: cnn.build({"kind": "strong", "widths": [8, 16], "depth": 1}, 1, 48, 4)):
+        first, second = trained(make), trained(make)
+        assert all(torch.isfinite(p).all() for p in first)
+        assert all(torch.equal(a, b) for a, b in zip(first, second))

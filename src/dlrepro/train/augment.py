@@ -1,8 +1,10 @@
 """Data augmentation on whole batches of image tensors, on their device.
 
-Every function takes a batch (N, C, H, W) with values in [-1, 1] and a torch.Generator on the
-batch's device, draws one random choice per image, and returns a batch of the same shape:
-no per-sample Python, no host round trip, and the same generator state gives the same batch.
+Every function takes a batch (N, C, H, W) with values in [-1, 1] and a torch.Generator, draws one
+random choice per image, and returns a batch of the same shape: no per-sample Python, and the
+same generator state gives the same batch. A generator on the batch's device keeps the draws
+there; a CPU generator with a CUDA batch (a training seed's one stream, as face_recognition
+shares fit's) draws on the CPU and copies the N numbers over, the same draws on either device.
 Labels are never touched. `Augmented` wraps a model so that it augments its input in training
 mode only; evaluation (model.eval()) sees the images as they are.
 """
@@ -14,7 +16,7 @@ from torch import nn
 
 
 def _uniform(n: int, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    return torch.rand(n, generator=generator, device=x.device, dtype=torch.float32)
+    return torch.rand(n, generator=generator, device=generator.device, dtype=torch.float32).to(x.device)
 
 
 def brightness(x: torch.Tensor, generator: torch.Generator, amount: float = 0.1) -> torch.Tensor:
