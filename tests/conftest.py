@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,8 +90,6 @@ def seeded_globals():
     torch's), so a test that draws unseeded inputs sees the same ones alone, in any order and under
     xdist: a failure reproduces."""
     random.seed(0)
-    import numpy as np
-
     np.random.seed(0)
     if "torch" in sys.modules:
         sys.modules["torch"].manual_seed(0)

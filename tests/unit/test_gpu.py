@@ -28,9 +28,9 @@ def test_auto_device_is_cuda_and_training_runs_there():
 
 
 def test_pooled_conv_nets_train_on_cuda_under_deterministic_algorithms():
-    """configure() makes every op deterministic or raise; nn.AdaptiveAvgPool2d's CUDA backward has no
-    deterministic kernel, so the conv nets' global pooling must not need it. Two runs from one seed
-    give the same weights."""
+    """configure() makes every op deterministic or raise: the ResNet and the strong CNN train on CUDA
+    without raising (torch's docs list their global pooling's CUDA backward among the ops that raise;
+    torch 2.11 ran it), and two runs from one seed give the same weights."""
     from dlrepro.models import cnn, resnet
 
     configure()

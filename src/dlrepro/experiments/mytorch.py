@@ -257,7 +257,7 @@ def twin_curves(results_dir: str | Path, variant: str, path: Path) -> None:
     """Both libraries' training loss and validation accuracy, and their largest weight difference, every seed."""
     from dlrepro.report import figures
 
-    frames = figures.variant_histories(results_dir, [variant])[variant]
+    frames = list(figures.seed_histories(Path(results_dir) / variant / "runs").values())
     groups = {lib: [f[["step", f"train_loss_{lib}", f"val_accuracy_{lib}"]].set_axis(
         ["step", "train_loss", "val_accuracy"], axis=1) for f in frames] for lib in LIBRARIES}
     groups["|mytorch − torch|"] = [f[["step", "max_weight_difference"]] for f in frames]
