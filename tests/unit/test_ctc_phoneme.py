@@ -17,7 +17,7 @@ from dlrepro.data.speech_sequences import prepare, word_phones
 from dlrepro.experiments import ctc_phoneme
 from dlrepro.io import load_arrays, read_json, save_arrays
 from dlrepro.models.ctc import CTCModel, freq_warp, spec_augment
-from dlrepro.mytorch.decode import beam_search, edit_distance, error_rate
+from dlrepro.mytorch.decode import NGram, beam_search, edit_distance, error_rate
 from dlrepro.mytorch.loss import log_softmax
 from dlrepro.mytorch.proof.recurrent import sequence_probabilities
 
@@ -193,6 +193,60 @@ def test_beam_width_one_and_ties_are_deterministic():
     assert scores == sorted(scores, reverse=True)
 
 
+
+def test_ngram_is_witten_bell_and_each_row_a_distribution():
+    """Three sequences of labels 1..3 (blank 0 marks start and end), bigrams by hand:
+    after 1 came 2, 2, 3 (3 times, 2 kinds), so P(2 | 1) = (2 + 2 · P_uni(2)) / (3 + 2), where the
+    unigram level P_uni(c) = (count(c) + kinds · 1/4) / (total + kinds), over the 9 labels and ends."""
+    lm = NGram([[1, 2], [1, 2], [1, 3]], order=2, classes=4, blank=0)
+    unigram = (np.array([3, 3, 2, 1]) + 4 * 0.25) / (9 + 4)        # ends, 1s, 2s, 3s
+    assert np.exp(lm.log_probs((1,))) == pytest.approx((np.array([0, 0, 2, 1]) + 2 * unigram) / 5)
+    assert np.exp(lm.log_probs(()))[1] == pytest.approx((3 + 1 * unigram[1]) / 4)   # the start: always 1
+    assert np.exp(lm.log_probs((3, 1, 2)))[0] == pytest.approx((2 + 1 * unigram[0]) / 3)  # only the last label counts
+    for prefix in [(), (1,), (2,), (3,), (3, 3), (1, 2, 3)]:
+        assert np.exp(lm.log_probs(prefix)).sum() == pytest.approx(1.0) and np.all(np.isfinite(lm.log_probs(prefix)))
+    with pytest.raises(ValueError, match=r"outside 0..3 or the blank 0: \[1, 0\]"):
+        NGram([[1, 0]], order=2, classes=4)
+    with pytest.raises(ValueError, match="order 0"):
+        NGram([[1]], order=0, classes=4)
+
+
+def test_beam_search_with_an_ngram_finds_the_best_fused_score_when_wide_enough():
+    """With every prefix kept, the beam's score of each sequence is log P_ctc + w · log P_lm (its end
+    included) + bonus · length, by brute force over every path, and the result is its maximum."""
+    rng = np.random.default_rng(5)
+    for steps, classes, blank in itertools.product((2, 4), (3, 4), (0, 2)):
+        labels = [c for c in range(classes) if c != blank]
+        corpus = [rng.choice(labels, rng.integers(1, 4)).tolist() for _ in range(6)]
+        lm = NGram(corpus, order=2, classes=classes, blank=blank)
+        log_probs = log_softmax(1.5 * rng.standard_normal((steps, classes)))
+        truth = sequence_probabilities(log_probs, blank)
+
+        def fused(sequence, weight, bonus):
+            lm_log = sum(lm.log_probs(sequence[:i])[c] for i, c in enumerate(sequence)) + lm.log_probs(sequence)[blank]
+            return np.log(truth[sequence]) + weight * lm_log + bonus * len(sequence)
+
+        for weight, bonus in ((0.7, 0.0), (2.0, 1.0)):
+            found = beam_search(log_probs, classes ** steps, blank, lm=lm, lm_weight=weight, insertion_bonus=bonus)
+            assert dict(found.beam).keys() == truth.keys()
+            for sequence, score in found.beam:
+                assert score == pytest.approx(fused(sequence, weight, bonus), rel=1e-10)
+            assert found.log_prob == pytest.approx(max(fused(q, weight, bonus) for q in truth), rel=1e-10)
+        plain = beam_search(log_probs, 3, blank)
+        assert beam_search(log_probs, 3, blank, lm=lm, lm_weight=0.0) == plain  # weight 0: the acoustic beam
+
+
+def test_an_ngram_overrules_a_weak_acoustic_preference():
+    """Frames that favour "1" a little over "2"; an n-gram that has only ever seen "2" flips the decode."""
+    log_probs = np.log(np.array([[0.1, 0.5, 0.4], [0.8, 0.1, 0.1]]))
+    lm = NGram([[2]] * 5, order=2, classes=3)
+    assert beam_search(log_probs, 4).sequence == (1,)
+    assert beam_search(log_probs, 4, lm=lm, lm_weight=1.0).sequence == (2,)
+    with pytest.raises(ValueError, match="need an lm"):
+        beam_search(log_probs, 4, lm_weight=1.0)
+    with pytest.raises(ValueError, match="an lm of 3 classes with blank 0, log_probs of 3 with blank 1"):
+        beam_search(log_probs, 4, blank=1, lm=lm, lm_weight=1.0)
+
 # ---- model ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("pyramidal", [False, True])
@@ -284,19 +338,21 @@ def test_batches_gather_each_sequences_frames_and_targets(sequences):
 def test_a_tiny_stage_decodes_every_test_sequence_with_every_decoder(sequences, tmp_path):
     values = {"model": {**MODEL, "front": {**MODEL["front"], "strides": [1, 1]}},
               "specaugment": {"time_masks": 1, "time_width": 3, "freq_masks": 1, "freq_width": 3, "freq_warp": 0.1},
-              "eval": {"beam_widths": [1, 4], "examples": 2, "ctc_check": 3},
+              "eval": {"beam_widths": [1, 4], "examples": 2, "ctc_check": 3,
+                       "lm": {"order": 2, "weight": 0.5, "insertion_bonus": 0.0}},
               "train": {"optimizer": "adam", "lr": 0.01, "lr_schedule": "cosine", "batch_size": 4, "epochs": 2,
                         "seeds": [0]}}
     metrics = ctc_phoneme.train(sequences, values, {"device": "cpu", "threads": 1}, tmp_path / "runs",
                                 tmp_path / "metrics.json", tmp_path / "provenance.json", "tiny")
     run = read_json(tmp_path / "runs" / "seed0" / "metrics.json")
-    for d in ("greedy", "beam1", "beam4"):
+    for d in ("greedy", "beam1", "beam4", "beam4_lm"):
         assert run[f"test_per_{d}"] >= 0 and run[f"test_mean_edit_distance_{d}"] >= 0
     assert run["test_per"] == run["test_per_beam4"] and metrics["test_per"]["n"] == 1
     assert run["beam_minus_greedy_per"] == pytest.approx(run["test_per_beam4"] - run["test_per_greedy"])
+    assert run["lm_minus_beam_per"] == pytest.approx(run["test_per_beam4_lm"] - run["test_per_beam4"])
     assert run["ctc_relative_difference"] < 1e-6
     examples = read_json(tmp_path / "runs" / "seed0" / "examples.json")
-    assert set(examples) == {"greedy", "beam1", "beam4"} and all(len(v) == 2 for v in examples.values())
+    assert set(examples) == {"greedy", "beam1", "beam4", "beam4_lm"} and all(len(v) == 2 for v in examples.values())
     assert (tmp_path / "runs" / "seed0" / "model.pt").is_file()
     # width 1 keeps one prefix, the best path's collapse up to ties: the same PER as greedy here
     assert run["test_per_beam1"] == pytest.approx(run["test_per_greedy"], abs=0.2)

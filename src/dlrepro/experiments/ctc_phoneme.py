@@ -7,12 +7,15 @@ the speech_sequences dataset with no frame labels. Validation sequences (unseen 
 training speakers, or of speakers held out whole: the dataset's val_speakers) pick the epoch by
 greedy phone error rate. The test sequences (speakers never heard in training) are decoded once,
 from the model's log-probabilities as numpy arrays, by mytorch's greedy decoder and its prefix
-beam search at every width of eval.beam_widths.
+beam search at every width of eval.beam_widths, and once more at the widest width with a phone
+n-gram fitted on the training sequences' transcripts (shallow fusion, eval.lm; decoder `beamK_lm`).
 
 Metrics per decoder: phone error rate (PER: edit distances summed over the sequences, divided by
 the summed reference lengths) and the mean Levenshtein distance per sequence (the original's
 metric). The headline `test_per` and `test_mean_edit_distance` are those of the widest beam;
-`beam_minus_greedy_per` is the widest beam's PER minus greedy's (≤ 0: the beam is no worse).
+`beam_minus_greedy_per` is the widest beam's PER minus greedy's (≤ 0: the beam is no worse);
+`lm_minus_beam_per` is the n-gram's effect at that width (the acoustic model's headline is kept
+without it).
 On a sample of validation sequences, the trained model's log-probabilities go through both
 torch's CTC loss and mytorch's: `ctc_relative_difference` is the largest relative difference of
 the per-sequence losses.
@@ -31,7 +34,7 @@ import torch
 from dlrepro.io import load_arrays, read_json, write_json
 from dlrepro.models.ctc import BLANK, CTCModel, describe
 from dlrepro.mytorch.ctc import CTCLoss as MyCTCLoss
-from dlrepro.mytorch.decode import beam_search, edit_distance, error_rate, greedy
+from dlrepro.mytorch.decode import NGram, beam_search, edit_distance, error_rate, greedy
 from dlrepro.report.summary import summary_folder
 from dlrepro.train.engine import Split, fit, schedule_text, start_stage
 from dlrepro.train.provenance import read_result
@@ -125,19 +128,23 @@ def decode_greedy(log_probs: list[np.ndarray]) -> list[list[int]]:
 
 
 def decoders(widths: list[int]) -> list[str]:
-    return ["greedy", *(f"beam{w}" for w in widths)]
+    """Greedy, the beam at each width, and the widest beam with the phone n-gram."""
+    return ["greedy", *(f"beam{w}" for w in widths), f"beam{widths[-1]}_lm"]
 
 
-def evaluate_decoders(log_probs: list[np.ndarray], refs: list[np.ndarray], widths: list[int],
+def evaluate_decoders(log_probs: list[np.ndarray], refs: list[np.ndarray], widths: list[int], fusion: dict,
                       seconds: dict | None = None) -> tuple[dict, dict]:
-    """Per decoder: PER and mean edit distance; and the hypotheses."""
+    """Per decoder: PER and mean edit distance; and the hypotheses. fusion: beam_search's lm,
+    lm_weight and insertion_bonus for the `_lm` decoder."""
     metrics, hyps = {}, {}
     for name in decoders(widths):
         started = time.perf_counter()
         if name == "greedy":
             found = decode_greedy(log_probs)
         else:
-            found = [list(beam_search(lp, int(name[4:]), BLANK).sequence) for lp in log_probs]
+            width, _, lm = name[4:].partition("_")
+            options = fusion if lm else {}
+            found = [list(beam_search(lp, int(width), BLANK, **options).sequence) for lp in log_probs]
         if seconds is not None:
             seconds[name] = round(time.perf_counter() - started, 3)
         distances, per = error_rate(refs, found)
@@ -200,6 +207,9 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     widths = sorted(e["beam_widths"])
     decode_seconds: dict[str, dict] = {}
     widest = f"beam{widths[-1]}"
+    lm = e["lm"]
+    fusion = {"lm": NGram(data.references(idx["train"]), lm["order"], classes, BLANK),
+              "lm_weight": lm["weight"], "insertion_bonus": lm["insertion_bonus"]}
 
     def train_one(seed: int, generator: torch.Generator, seed_dir: Path):
         model = CTCModel(m, a["mel"].shape[1], classes, mean, std)
@@ -217,7 +227,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                      desc=f"{label} seed {seed}", loss_fn=ctc_loss_fn(net), score_fn=val_score)
         net.load_state_dict(result.best_state)
         seconds = decode_seconds.setdefault(f"seed{seed}", {})
-        test_metrics, hyps = evaluate_decoders(log_probs_of(net, idx["test"]), test_refs, widths, seconds)
+        test_metrics, hyps = evaluate_decoders(log_probs_of(net, idx["test"]), test_refs, widths, fusion, seconds)
         shown = min(e["examples"], len(idx["test"]))
         write_json(seed_dir / "examples.json", {name: [list(map(int, h)) for h in found[:shown]]
                                                 for name, found in hyps.items()})
@@ -227,11 +237,13 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
                **test_metrics, "test_per": test_metrics[f"test_per_{widest}"],
                "test_mean_edit_distance": test_metrics[f"test_mean_edit_distance_{widest}"],
                "beam_minus_greedy_per": test_metrics[f"test_per_{widest}"] - test_metrics["test_per_greedy"],
+               "lm_minus_beam_per": test_metrics[f"test_per_{widest}_lm"] - test_metrics[f"test_per_{widest}"],
                "ctc_relative_difference": ctc_agreement(net, idx["val"][:e["ctc_check"]])}
         return run, result.history
 
     summary = {"test_per": PER_BOUNDS, "test_mean_edit_distance": PER_BOUNDS,
-               "beam_minus_greedy_per": (-math.inf, math.inf), "val_per": PER_BOUNDS,
+               "beam_minus_greedy_per": (-math.inf, math.inf), "lm_minus_beam_per": (-math.inf, math.inf),
+               "val_per": PER_BOUNDS,
                "ctc_relative_difference": PER_BOUNDS,
                **{f"test_{k}_{d}": PER_BOUNDS for k in ("per", "mean_edit_distance") for d in decoders(widths)}}
     lengths = np.diff(a["phone_offsets"])
@@ -242,15 +254,17 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
     setting = (f"{a['mel'].shape[1]} log-mel bands to {meta['mel_fmax_hz']:g} Hz; {describe(m, s)}; CTC "
                f"({classes - 1} phones + blank); {schedule_text(t)}; epoch by greedy PER on {validation_text(meta)}; "
                f"test: {len(meta['test_speakers'])} unseen speakers, mytorch greedy and beam "
-               f"{', '.join(map(str, widths))}; headline at beam {widths[-1]}")
+               f"{', '.join(map(str, widths))}; headline at beam {widths[-1]}; beam {widths[-1]} also with a phone "
+               f"{lm['order']}-gram of the training transcripts (weight {lm['weight']:g}, "
+               f"insertion bonus {lm['insertion_bonus']:g})")
     return run_seeds(label, t["seeds"], train_one, runs_dir, metrics_path, provenance_path, params=values,
                      summary=summary, data=info, setting=setting, started=started, device=device,
                      extra={"decode_seconds": decode_seconds, "decoders": decoders(widths)})
 
 
 def examples(data_dir: Path, results_dir: Path, metrics: dict[str, dict], meta: dict) -> tuple[pd.DataFrame, list]:
-    """The test sequences whose audio the dataset kept: truth and each variant's decodes (first seed),
-    and the clips."""
+    """The test sequences whose audio the dataset kept: truth and each variant's decodes (first seed:
+    greedy, widest beam, widest beam with the n-gram), and the clips."""
     import pandas as pd
 
     a = load_arrays(data_dir, ARRAYS + ["wave", "wave_offsets"])
@@ -270,7 +284,7 @@ def examples(data_dir: Path, results_dir: Path, metrics: dict[str, dict], meta: 
         for v, mt in metrics.items():
             first = mt["per_seed"][0]["seed"]
             found = read_json(results_dir / v / "runs" / f"seed{first}" / "examples.json")
-            for name in ("greedy", mt["decoders"][-1]):
+            for name in ("greedy", *mt["decoders"][-2:]):  # greedy, the widest beam, and it with the n-gram
                 if k < len(found[name]):
                     row[f"{v} {name}"] = f"{spell(found[name][k])} ({edit_distance(truth, found[name][k])})"
         rows.append(row)
@@ -303,6 +317,9 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
                             "beam_minus_greedy_per": mt["beam_minus_greedy_per"]["mean"],
                             "beam_minus_greedy_low": mt["beam_minus_greedy_per"]["low"],
                             "beam_minus_greedy_high": mt["beam_minus_greedy_per"]["high"],
+                            "lm_minus_beam_per": mt["lm_minus_beam_per"]["mean"],
+                            "lm_minus_beam_low": mt["lm_minus_beam_per"]["low"],
+                            "lm_minus_beam_high": mt["lm_minus_beam_per"]["high"],
                             "ctc_relative_difference_max": max(r["ctc_relative_difference"] for r in mt["per_seed"]),
                             "seeds": mt["test_per"]["n"]} for v, mt in metrics.items()])
     shown, clips = examples(data_dir, results_dir, metrics, meta)
