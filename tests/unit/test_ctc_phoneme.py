@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -16,10 +17,10 @@ from dlrepro.data import audio, speech_gen
 from dlrepro.data.speech_sequences import prepare, word_phones
 from dlrepro.experiments import ctc_phoneme
 from dlrepro.io import load_arrays, read_json, save_arrays
-from dlrepro.models.ctc import CTCModel, freq_warp, spec_augment
+from dlrepro.models.ctc import CTCModel, add_noise, freq_warp, spec_augment
 from dlrepro.mytorch.decode import NGram, beam_search, edit_distance, error_rate
 from dlrepro.mytorch.loss import log_softmax
-from dlrepro.mytorch.proof.recurrent import sequence_probabilities
+from dlrepro.mytorch.proof.recurrent import sequence_probabilities, sequence_scores
 
 RATE = 16000
 VALUES = {"words": {"min": 2, "max": 4}, "gap_s": {"min": 0.01, "max": 0.05},
@@ -220,18 +221,13 @@ def test_beam_search_with_an_ngram_finds_the_best_fused_score_when_wide_enough()
         corpus = [rng.choice(labels, rng.integers(1, 4)).tolist() for _ in range(6)]
         lm = NGram(corpus, order=2, classes=classes, blank=blank)
         log_probs = log_softmax(1.5 * rng.standard_normal((steps, classes)))
-        truth = sequence_probabilities(log_probs, blank)
-
-        def fused(sequence, weight, bonus):
-            lm_log = sum(lm.log_probs(sequence[:i])[c] for i, c in enumerate(sequence)) + lm.log_probs(sequence)[blank]
-            return np.log(truth[sequence]) + weight * lm_log + bonus * len(sequence)
-
         for weight, bonus in ((0.7, 0.0), (2.0, 1.0)):
+            truth = sequence_scores(log_probs, blank, lm, weight, bonus)
             found = beam_search(log_probs, classes ** steps, blank, lm=lm, lm_weight=weight, insertion_bonus=bonus)
             assert dict(found.beam).keys() == truth.keys()
             for sequence, score in found.beam:
-                assert score == pytest.approx(fused(sequence, weight, bonus), rel=1e-10)
-            assert found.log_prob == pytest.approx(max(fused(q, weight, bonus) for q in truth), rel=1e-10)
+                assert score == pytest.approx(truth[sequence], rel=1e-10)
+            assert found.log_prob == pytest.approx(max(truth.values()), rel=1e-10)
         plain = beam_search(log_probs, 3, blank)
         assert beam_search(log_probs, 3, blank, lm=lm, lm_weight=0.0) == plain  # weight 0: the acoustic beam
 
@@ -297,6 +293,32 @@ def test_freq_warp_stretches_each_sequences_band_axis_by_its_own_factor():
     assert torch.equal(freq_warp(ramp, 0.0, torch.Generator().manual_seed(0)), ramp)
 
 
+def test_noise_sits_at_the_drawn_ratio_below_each_sequences_own_mean_power():
+    """Sequence 0 holds power 1 in every band, sequence 1 power e² on its 3 frames (garbage past them):
+    at a fixed 20 dB each gains a hundredth of its own mean power; the padding changes nothing."""
+    x = torch.zeros(2, 5, 4)
+    x[1, :3], x[1, 3:] = 2.0, 50.0
+    inside = (torch.arange(5)[None] < torch.tensor([5, 3])[:, None])[..., None]
+    out = add_noise(x, inside, [20, 20], torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out[0], torch.full((5, 4), math.log(1.01)))
+    torch.testing.assert_close(out[1, :3], torch.full((3, 4), 2 + math.log(1.01)))
+    quiet = x.clone()
+    quiet[0, 2] = -13.8  # a silent frame (the log floor) lowers the mean, so the noise, but gets it too
+    mixed = add_noise(quiet, inside, [20, 20], torch.Generator().manual_seed(0))
+    floor = math.log(4 / 5 * 0.01)  # noise power: a hundredth of the mean, (4 frames × 1 + e^-13.8 ≈ 0) / 5
+    assert mixed[0, 2, 0].item() == pytest.approx(math.log(math.exp(-13.8) + math.exp(floor)), rel=1e-5)
+    # a range: one ratio per sequence, from the generator, between the ends
+    ranged = add_noise(x, inside, [10, 30], torch.Generator().manual_seed(1))
+    snr = 10 + 20 * torch.rand(2, 1, 1, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(ranged[0], torch.log1p(10 ** (-snr[0] / 10)).expand(5, 4))
+    model = CTCModel(MODEL, 4, 6, torch.zeros(4), torch.ones(4))
+    model.augment = {"time_masks": 0, "time_width": 0, "freq_masks": 0, "freq_width": 0, "freq_warp": 0.0,
+                     "noise_snr_db": [10, 30]}
+    model.generator = torch.Generator().manual_seed(0)
+    model.eval()  # no noise outside training: the same output twice
+    torch.testing.assert_close(model(x, torch.tensor([5, 3]))[0], model(x, torch.tensor([5, 3]))[0])
+
+
 def test_torch_and_mytorch_ctc_losses_agree_on_a_sample(sequences):
     a = load_arrays(sequences, ctc_phoneme.ARRAYS)
     meta = read_json(sequences / "meta.json")
@@ -337,7 +359,8 @@ def test_batches_gather_each_sequences_frames_and_targets(sequences):
 
 def test_a_tiny_stage_decodes_every_test_sequence_with_every_decoder(sequences, tmp_path):
     values = {"model": {**MODEL, "front": {**MODEL["front"], "strides": [1, 1]}},
-              "specaugment": {"time_masks": 1, "time_width": 3, "freq_masks": 1, "freq_width": 3, "freq_warp": 0.1},
+              "specaugment": {"time_masks": 1, "time_width": 3, "freq_masks": 1, "freq_width": 3, "freq_warp": 0.1,
+                              "noise_snr_db": [10, 30]},
               "eval": {"beam_widths": [1, 4], "examples": 2, "ctc_check": 3,
                        "lm": {"order": 2, "weight": 0.5, "insertion_bonus": 0.0}},
               "train": {"optimizer": "adam", "lr": 0.01, "lr_schedule": "cosine", "batch_size": 4, "epochs": 2,

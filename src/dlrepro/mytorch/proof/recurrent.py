@@ -3,7 +3,8 @@
 Cells and layers against torch.nn.RNNCell / GRUCell / RNN / GRU with the same weights (every
 parameter gradient, backpropagated through time); CTCLoss against torch.nn.CTCLoss through a
 log-softmax (torch's gradient is only right for normalised log-probabilities, see mytorch.ctc)
-and against finite differences; the decoders against brute-force enumeration of every path.
+and against finite differences; the decoders (beam search also with a label n-gram) against
+brute-force enumeration of every path.
 """
 import itertools
 from collections.abc import Callable
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 
 from dlrepro.mytorch.ctc import CTCLoss
-from dlrepro.mytorch.decode import beam_search, greedy
+from dlrepro.mytorch.decode import NGram, beam_search, greedy
 from dlrepro.mytorch.loss import log_softmax, log_softmax_backward
 from dlrepro.mytorch.module import Module
 from dlrepro.mytorch.recurrent import GRU, RNN, GRUCell, GRUClassifier, RNNCell
@@ -192,20 +193,40 @@ def sequence_probabilities(log_probs: np.ndarray, blank: int) -> dict[tuple[int,
     return totals
 
 
-def _beam_check(steps: int, classes: int, blank: int) -> Check:
+def sequence_scores(log_probs: np.ndarray, blank: int, lm: NGram | None = None, lm_weight: float = 0.0,
+                    insertion_bonus: float = 0.0) -> dict[tuple[int, ...], float]:
+    """Brute force: each sequence's log-probability (every path summed), plus with an n-gram
+    lm_weight × its log P_lm (the end included) + insertion_bonus × its length: beam search's score."""
+    scores = {}
+    for sequence, prob in sequence_probabilities(log_probs, blank).items():
+        scores[sequence] = float(np.log(prob))
+        if lm is not None:
+            lm_log = sum(lm.log_probs(sequence[:i])[c] for i, c in enumerate(sequence)) + lm.log_probs(sequence)[blank]
+            scores[sequence] += lm_weight * lm_log + insertion_bonus * len(sequence)
+    return scores
+
+
+def _beam_check(steps: int, classes: int, blank: int, lm_weight: float = 0.0, insertion_bonus: float = 0.0) -> Check:
+    """Without lm_weight, probabilities; with it, a bigram of random label sequences and exp(score)."""
     def run(rng: np.random.Generator) -> Quantities:
         log_probs = log_softmax(2.0 * rng.standard_normal((steps, classes)))
-        truth = sequence_probabilities(log_probs, blank)
+        labels = [c for c in range(classes) if c != blank]
+        lm = NGram([rng.choice(labels, rng.integers(1, 4)).tolist() for _ in range(8)], 2, classes, blank) \
+            if lm_weight else None
+        truth = sequence_scores(log_probs, blank, lm, lm_weight, insertion_bonus)
         best = max(truth, key=truth.get)
-        found = beam_search(log_probs, beam_width=classes**steps, blank=blank)
+        found = beam_search(log_probs, classes**steps, blank, lm=lm, lm_weight=lm_weight, insertion_bonus=insertion_bonus)
         kept = dict(found.beam)
         every = sorted(truth)
+        what = "exp(score)" if lm else "probability"
         return [("best sequence is brute force's (1 = yes)", np.array(float(found.sequence == best)), np.array(1.0)),
-                ("best sequence's probability", np.exp(found.log_prob), truth[best]),
-                ("probability of every sequence", np.exp([kept.get(s, -np.inf) for s in every]),
-                 np.array([truth[s] for s in every]))]
+                (f"best sequence's {what}", np.exp(found.log_prob), np.exp(truth[best])),
+                (f"{what} of every sequence", np.exp([kept.get(s, -np.inf) for s in every]),
+                 np.exp([truth[s] for s in every]))]
 
-    return Check("beam_search", f"T {steps}, C {classes}, blank {blank}, beam {classes**steps} keeps every prefix", run)
+    fusion = f", a bigram at weight {lm_weight:g}, bonus {insertion_bonus:g}" if lm_weight else ""
+    return Check("beam_search", f"T {steps}, C {classes}, blank {blank}{fusion}, beam {classes**steps} keeps every prefix",
+                 run)
 
 
 def greedy_reference(log_probs: np.ndarray, blank: int, lengths) -> list[list[int]]:
@@ -283,6 +304,8 @@ CHECKS: list[Check] = [
     _beam_check(4, 4, 3),
     _beam_check(3, 2, 1),
     _beam_check(1, 4, 0),
+    _beam_check(5, 3, 0, lm_weight=0.7),
+    _beam_check(4, 4, 2, lm_weight=1.5, insertion_bonus=1.0),
     _greedy_check("repeats with and without a blank between, an all-blank sequence",
                   _greedy_by_hand),
     _greedy_check("random, lengths 7, 3 and 1, blank 0",
