@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from dlrepro.data import audio, speech_gen
 from dlrepro.data.speech_sequences import prepare, word_phones
 from dlrepro.experiments import ctc_phoneme
 from dlrepro.io import load_arrays, read_json, save_arrays
-from dlrepro.models.ctc import CTCModel, add_noise, freq_warp, spec_augment
+from dlrepro.models.ctc import CTCModel, freq_warp, spec_augment
 from dlrepro.mytorch.decode import NGram, beam_search, edit_distance, error_rate
 from dlrepro.mytorch.loss import log_softmax
 from dlrepro.mytorch.proof.recurrent import sequence_probabilities, sequence_scores
@@ -293,32 +292,6 @@ def test_freq_warp_stretches_each_sequences_band_axis_by_its_own_factor():
     assert torch.equal(freq_warp(ramp, 0.0, torch.Generator().manual_seed(0)), ramp)
 
 
-def test_noise_sits_at_the_drawn_ratio_below_each_sequences_own_mean_power():
-    """Sequence 0 holds power 1 in every band, sequence 1 power e² on its 3 frames (garbage past them):
-    at a fixed 20 dB each gains a hundredth of its own mean power; the padding changes nothing."""
-    x = torch.zeros(2, 5, 4)
-    x[1, :3], x[1, 3:] = 2.0, 50.0
-    inside = (torch.arange(5)[None] < torch.tensor([5, 3])[:, None])[..., None]
-    out = add_noise(x, inside, [20, 20], torch.Generator().manual_seed(0))
-    torch.testing.assert_close(out[0], torch.full((5, 4), math.log(1.01)))
-    torch.testing.assert_close(out[1, :3], torch.full((3, 4), 2 + math.log(1.01)))
-    quiet = x.clone()
-    quiet[0, 2] = -13.8  # a silent frame (the log floor) lowers the mean, so the noise, but gets it too
-    mixed = add_noise(quiet, inside, [20, 20], torch.Generator().manual_seed(0))
-    floor = math.log(4 / 5 * 0.01)  # noise power: a hundredth of the mean, (4 frames × 1 + e^-13.8 ≈ 0) / 5
-    assert mixed[0, 2, 0].item() == pytest.approx(math.log(math.exp(-13.8) + math.exp(floor)), rel=1e-5)
-    # a range: one ratio per sequence, from the generator, between the ends
-    ranged = add_noise(x, inside, [10, 30], torch.Generator().manual_seed(1))
-    snr = 10 + 20 * torch.rand(2, 1, 1, generator=torch.Generator().manual_seed(1))
-    torch.testing.assert_close(ranged[0], torch.log1p(10 ** (-snr[0] / 10)).expand(5, 4))
-    model = CTCModel(MODEL, 4, 6, torch.zeros(4), torch.ones(4))
-    model.augment = {"time_masks": 0, "time_width": 0, "freq_masks": 0, "freq_width": 0, "freq_warp": 0.0,
-                     "noise_snr_db": [10, 30]}
-    model.generator = torch.Generator().manual_seed(0)
-    model.eval()  # no noise outside training: the same output twice
-    torch.testing.assert_close(model(x, torch.tensor([5, 3]))[0], model(x, torch.tensor([5, 3]))[0])
-
-
 def test_torch_and_mytorch_ctc_losses_agree_on_a_sample(sequences):
     a = load_arrays(sequences, ctc_phoneme.ARRAYS)
     meta = read_json(sequences / "meta.json")
@@ -359,8 +332,7 @@ def test_batches_gather_each_sequences_frames_and_targets(sequences):
 
 def test_a_tiny_stage_decodes_every_test_sequence_with_every_decoder(sequences, tmp_path):
     values = {"model": {**MODEL, "front": {**MODEL["front"], "strides": [1, 1]}},
-              "specaugment": {"time_masks": 1, "time_width": 3, "freq_masks": 1, "freq_width": 3, "freq_warp": 0.1,
-                              "noise_snr_db": [10, 30]},
+              "specaugment": {"time_masks": 1, "time_width": 3, "freq_masks": 1, "freq_width": 3, "freq_warp": 0.1},
               "eval": {"beam_widths": [1, 4], "examples": 2, "ctc_check": 3,
                        "lm": {"order": 2, "weight": 0.5, "insertion_bonus": 0.0}},
               "train": {"optimizer": "adam", "lr": 0.01, "lr_schedule": "cosine", "batch_size": 4, "epochs": 2,

@@ -213,7 +213,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
 
     def train_one(seed: int, generator: torch.Generator, seed_dir: Path):
         model = CTCModel(m, a["mel"].shape[1], classes, mean, std)
-        if s["time_masks"] or s["freq_masks"] or s["freq_warp"] or s["noise_snr_db"]:
+        if s["time_masks"] or s["freq_masks"] or s["freq_warp"]:
             model.augment = s
             model.generator = torch.Generator(device=device).manual_seed(seed)
         net = OnSequences(model, data).to(device)

@@ -12,17 +12,13 @@ padded frames are zeroed, so a sequence's outputs do not depend on what it is ba
 linear layer maps to phones + blank.
 
 Augmentation, in training mode only: each sequence's mel axis stretched by a random factor in
-[1 - freq_warp, 1 + freq_warp] (vocal tract length perturbation: a new voice per draw); noise
-added in the power domain, flat across the mel bands, at a signal-to-noise ratio drawn per
-sequence in noise_snr_db (a new room or microphone per draw: the band normalisation removes a
-fixed colouring, not an additive floor); then SpecAugment (Park et al. 2019): `time_masks` bands of up to `time_width` frames and `freq_masks`
+[1 - freq_warp, 1 + freq_warp] (vocal tract length perturbation: a new voice per draw), then
+SpecAugment (Park et al. 2019): `time_masks` bands of up to `time_width` frames and `freq_masks`
 bands of up to `freq_width` mel bands set to 0 (the normalised mean), drawn per sequence and
 inside its length, for the whole batch at once from the model's generator.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
@@ -63,17 +59,6 @@ def freq_warp(x: torch.Tensor, amount: float, generator: torch.Generator) -> tor
     frac = (source - low)[:, None, :].to(x.dtype)
     return (torch.gather(x, 2, low[:, None].expand(-1, steps, -1)) * (1 - frac)
             + torch.gather(x, 2, high[:, None].expand(-1, steps, -1)) * frac)
-
-
-def add_noise(x: torch.Tensor, inside: torch.Tensor, snr_db: list[float], generator: torch.Generator) -> torch.Tensor:
-    """x (B, T, F) log mel powers plus noise of one power in every band, at a signal-to-noise ratio
-    drawn per sequence uniformly in [snr_db[0], snr_db[1]] dB of the sequence's mean power over its
-    own frames and bands (inside (B, T, 1): True on them): log(exp(x) + noise power)."""
-    low, high = snr_db
-    count = inside.sum(dim=(1, 2), keepdim=True).to(x.dtype) * x.shape[2]
-    power = torch.logsumexp(x.masked_fill(~inside, -torch.inf), dim=(1, 2), keepdim=True) - torch.log(count)
-    snr = low + (high - low) * torch.rand(x.shape[0], 1, 1, generator=generator, device=x.device)
-    return torch.logaddexp(x, power - snr * math.log(10) / 10)
 
 
 def conv_lengths(lengths: torch.Tensor, kernels: list[int], strides: list[int]) -> torch.Tensor:
@@ -121,8 +106,6 @@ class CTCModel(nn.Module):
         augment = self.training and self.augment is not None
         if augment and self.augment["freq_warp"]:
             x = freq_warp(x, self.augment["freq_warp"], self.generator)
-        if augment and self.augment["noise_snr_db"]:
-            x = add_noise(x, inside, self.augment["noise_snr_db"], self.generator)
         x = (x - self.mean) / self.std
         if self.per_sequence:  # each band's mean and spread over the sequence's own frames
             count = lengths[:, None, None].to(x.dtype)
@@ -155,7 +138,6 @@ def describe(m: dict, s: dict) -> str:
     rate = 10 * int(torch.tensor(f["strides"]).prod()) * (2 ** (m["layers"] - 1) if m["pyramidal"] else 1)
     rnn = f"{'Bi' if m['bidirectional'] else ''}{m['kind'].upper()} {m['hidden']}×{m['layers']}"
     parts = ([f"band axis warped by up to ±{s['freq_warp']:g}"] if s["freq_warp"] else []) + \
-        ([f"noise at {s['noise_snr_db'][0]:g}–{s['noise_snr_db'][1]:g} dB SNR"] if s["noise_snr_db"] else []) + \
         ([f"SpecAugment {s['time_masks']}×≤{s['time_width']} frames, {s['freq_masks']}×≤{s['freq_width']} bands"]
          if s["time_masks"] or s["freq_masks"] else [])
     aug = ", ".join(parts) or "no augmentation"
