@@ -140,7 +140,7 @@ EXPERIMENTS = (
                ("test_accuracy_mytorch", "test_accuracy_torch", "max_weight_difference"),
                curves=("train_loss_mytorch", "train_loss_torch"), curve_x="step"),
     # faces: one ResNet per seed classifies across a lighting split and verifies unseen people
-    Experiment("face_recognition", "faces", ("split", "model", "augment", "baselines", "train"),
+    Experiment("face_recognition", "faces", ("split", "model", "augment", "relight", "baselines", "train"),
                ("test_accuracy", "verify_auc"), curves=("train_loss", "val_loss", "val_accuracy")),
 )
 

@@ -129,3 +129,11 @@ def test_deep_merge_does_not_mutate():
     merged = deep_merge(base, {"a": {"b": 2}, "e": 3})
     assert merged == {"a": {"b": 2, "c": [1, 2]}, "d": 1, "e": 3}
     assert base == {"a": {"b": 1, "c": [1, 2]}, "d": 1}
+
+
+@pytest.mark.parametrize("e", registry.EXPERIMENTS, ids=lambda e: e.section)
+def test_every_key_of_an_experiment_section_reaches_a_stage(root, e):
+    """A key no stage is given would be silently ignored (and a stage reading it would fail)."""
+    read = {*e.keys, *e.summary_keys, *e.pretrain_keys, "variants", "profiles"}
+    unread = set(Params(root / "params.yaml").raw[e.section]) - read
+    assert not unread, f"{e.section}: keys {sorted(unread)} are not in registry.py's keys of any of its stages"

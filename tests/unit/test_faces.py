@@ -93,6 +93,45 @@ def test_generated_faces_are_seeded_and_lighting_is_a_nuisance():
     assert person.tolist() == np.repeat(np.arange(4), 64).tolist() and condition.max() == 63
 
 
+def test_light_vectors_point_at_yale_b_lights():
+    s = faces.light_vectors(np.array([0, 90, 0, -90]), np.array([0, 0, 90, 0]))
+    assert np.allclose(s, [[0, 0, 1], [1, 0, 0], [0, -1, 0], [-1, 0, 0]], atol=1e-12)  # camera, side, above (rows run down)
+    assert np.allclose(faces.light_angle(np.array([50, 0]), np.array([0, -35])), [50, 35])
+
+
+def test_photometric_stereo_recovers_a_lambertian_surface_through_its_shadows():
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=(200, 3)) * [0.5, 0.5, 0] + [0, 0, 1]
+    b = rng.uniform(0.3, 0.9, (200, 1)) * normal / np.linalg.norm(normal, axis=1, keepdims=True)
+    lights = faces.light_vectors(*np.array(faces.CONDITIONS, float).T)
+    unit = np.clip(lights @ b.T, 0, None)  # attached shadows: many pixels dark under the side lights
+    assert (unit < 0.03).mean() > 0.2
+    assert np.allclose(faces.surface(unit, lights), b, atol=1e-3)
+    with pytest.raises(ValueError, match=r"faces \(64, 200\) and lights \(63, 3\)"):
+        faces.surface(unit, lights[:63])
+
+
+def test_relit_faces_render_each_persons_cone_from_its_own_faces_under_seeded_lights():
+    images, person, condition = faces.generate(3, 32, 28, seed=0)
+    az, el = np.array(faces.CONDITIONS).T
+    az, el = az[condition], el[condition]
+    mild = faces.light_angle(az, el) <= 50
+    rendered, who = faces.relit(images[mild], person[mild], az[mild], el[mild], 5, 120, 0.1, np.random.default_rng(0))
+    assert rendered.shape == (15, 32, 28) and rendered.dtype == np.uint8 and who.tolist() == [0] * 5 + [1] * 5 + [2] * 5
+    again, _ = faces.relit(images[mild], person[mild], az[mild], el[mild], 5, 120, 0.1, np.random.default_rng(0))
+    other, _ = faces.relit(images[mild], person[mild], az[mild], el[mild], 5, 120, 0.1, np.random.default_rng(1))
+    assert np.array_equal(rendered, again) and not np.array_equal(rendered, other)
+    # a person's surface from mild lights alone predicts that person's faces under the harsh ones
+    harsh = (person == 1) & ~mild
+    b = faces.surface(images[mild & (person == 1)].reshape(-1, 32 * 28) / 255,
+                      faces.light_vectors(az[mild & (person == 1)], el[mild & (person == 1)]))
+    predicted = np.clip(faces.light_vectors(az[harsh], el[harsh]) @ b.T, 0, None)
+    truth = images[harsh].reshape(harsh.sum(), -1) / 255
+    assert np.abs(predicted - truth).mean() < 0.03 < np.abs(truth - truth.mean(0)).mean()
+    none, nobody = faces.relit(images, person, az, el, 0, 120, 0.1, np.random.default_rng(0))
+    assert none.shape == (0, 32, 28) and len(nobody) == 0
+
+
 def _toy_people(n_people: int = 12):
     az, el = np.array(faces.CONDITIONS).T
     return np.repeat(np.arange(n_people), 64), np.tile(az, n_people), np.tile(el, n_people)
@@ -277,7 +316,8 @@ def test_olivetti_structure_errors_name_the_file(tmp_path, matrix, message):
         faces.read_olivetti(tmp_path / "missing.mat", (48, 42))
 
 
-def test_the_stage_scores_every_olivetti_pair_with_every_method(tmp_path):
+@pytest.mark.parametrize("renders", [0, 2])
+def test_the_stage_scores_every_olivetti_pair_with_every_method(tmp_path, renders):
     from dlrepro.experiments import face_recognition
     from dlrepro.io import read_json
 
@@ -289,6 +329,7 @@ def test_the_stage_scores_every_olivetti_pair_with_every_method(tmp_path):
               "model": {"blocks": [1, 1], "widths": [4, 8], "stem_stride": 2, "stem_pool": True, "input_norm": "log",
                         "dog_sigmas": [0.5, 1.0], "head": {"kind": "linear", "scale": 30, "margin": 0.35}},
               "augment": {"ops": [], "crop_pad": 2, "brightness": 0.1, "lighting_strength": 1.0, "lighting_gamma": 0.3},
+              "relight": {"per_person": renders, "max_angle": 120, "ambient": 0.1},
               "baselines": {"eigen_components": 10, "fisher_components": 20},
               "train": {"optimizer": "adam", "lr": 0.01, "lr_schedule": "cosine", "batch_size": 64, "epochs": 1,
                         "best_by": "loss", "seeds": [0]}}
@@ -298,6 +339,9 @@ def test_the_stage_scores_every_olivetti_pair_with_every_method(tmp_path):
     for p in ("", "eigenfaces_", "fisherfaces_"):
         assert 0 <= run[f"{p}olivetti_verify_auc"] <= 1 and 0 <= run[f"{p}olivetti_verify_eer"] <= 1
     assert metrics["olivetti_verify_auc"]["n"] == 1 and "olivetti_verify_eer" in metrics
+    assert run["n_rendered"] == renders * 5  # of each of the 5 known people
+    setting = read_json(tmp_path / "provenance.json")["setting"]
+    assert ("2 illumination-cone renders a known person" in setting) == bool(renders)
 
 
 @pytest.mark.realdata

@@ -21,6 +21,10 @@ even light, never trained on. The file is validated by structure (a uint8 matrix
 4096 × N, column-major 64×64 images, 10 a person); each image is cropped to Yale's 8:7 (the
 central 56 of 64 columns) and resized to the Yale images' size.
 
+`relit` renders more faces of a person from their own (photometric stereo, then new lights with
+attached shadows: a sample of the illumination cone of Georghiades, Belhumeur and Kriegman 2001),
+for training on a split's faces; the prepared arrays hold only the captured faces.
+
 Arrays: images (N, H, W) uint8, person (N,), azimuth and elevation (N,) degrees; olivetti_images
 (M, H, W) and olivetti_person (M,), empty without olivetti_path. meta.json names the people, the
 light-angle rule and the files.
@@ -57,11 +61,17 @@ CONDITIONS = (
     (-110, 40), (-110, 65), (-110, -20), (-120, 0), (-130, 20))
 
 
+def light_vectors(azimuth: np.ndarray, elevation: np.ndarray) -> np.ndarray:
+    """Unit vectors (N, 3) toward each light in image coordinates: x along the columns, y down the
+    rows (so a positive elevation, a light above, has negative y), z toward the camera."""
+    a, e = np.radians(np.asarray(azimuth, float)), np.radians(np.asarray(elevation, float))
+    return np.stack([np.sin(a) * np.cos(e), -np.sin(e), np.cos(a) * np.cos(e)], -1)
+
+
 def light_angle(azimuth: np.ndarray, elevation: np.ndarray) -> np.ndarray:
     """Degrees between the light and the camera axis (Yale B's subsets are bands of it:
     <= 12, 25, 50, 77 and beyond)."""
-    a, e = np.radians(azimuth), np.radians(elevation)
-    return np.degrees(np.arccos(np.clip(np.cos(a) * np.cos(e), -1, 1)))
+    return np.degrees(np.arccos(np.clip(light_vectors(azimuth, elevation)[..., 2], -1, 1)))
 
 
 SUBSET_EDGES = (12, 25, 50, 77)  # Yale B's five subsets by light angle (Georghiades et al. 2001)
@@ -244,8 +254,7 @@ def generate(n_people: int, height: int, width: int, seed: int) -> tuple[np.ndar
     dz_dv, dz_du = np.gradient(z * 3, axis=(1, 2))
     normal = np.stack([-dz_du, -dz_dv, np.ones_like(z)], -1)
     normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
-    a, e = np.radians(np.array(CONDITIONS, float)).T
-    light = np.stack([np.sin(a) * np.cos(e), -np.sin(e), np.cos(a) * np.cos(e)], -1)  # (64, 3), +v is down
+    light = light_vectors(*np.array(CONDITIONS, float).T)  # (64, 3)
     shade = np.clip(np.einsum("phwc,kc->pkhw", normal, light), 0, None)
     images = albedo[:, None] * (0.04 + 0.96 * shade) + rng.normal(0, 0.015, (n, len(CONDITIONS), height, width))
     images = np.rint(np.clip(images, 0, 1) * 255).astype(np.uint8).reshape(-1, height, width)
@@ -337,3 +346,44 @@ def pairs(person: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every unordered pair (i < j) of the given images: first, second, same person (bool)."""
     i, j = np.triu_indices(len(person), 1)
     return i, j, person[i] == person[j]
+
+
+def surface(unit: np.ndarray, lights: np.ndarray, dark: float = 0.03, bright: float = 0.97,
+            ridge: float = 1e-3) -> np.ndarray:
+    """Photometric stereo (Woodham 1980): one person's faces `unit` (n, P) in [0, 1] under the
+    known `lights` (n, 3) -> b (P, 3), each pixel's albedo times its surface normal, by least
+    squares of I = b . s over the images where that pixel is neither in shadow (< dark) nor
+    saturated (> bright): a Lambertian face's images under any light are max(b . s, 0)."""
+    if unit.ndim != 2 or lights.shape != (len(unit), 3):
+        raise ValueError(f"surface: faces {unit.shape} and lights {lights.shape} do not match (n, P) and (n, 3)")
+    lit = ((unit > dark) & (unit < bright)).astype(np.float64)
+    normal_matrix = np.einsum("np,ni,nj->pij", lit, lights, lights) + ridge * np.eye(3)
+    moment = np.einsum("np,np,ni->pi", lit, unit, lights)
+    return np.linalg.solve(normal_matrix, moment[..., None])[..., 0]
+
+
+def cap_lights(rng: np.random.Generator, k: int, max_angle: float) -> np.ndarray:
+    """k light directions (k, 3) uniform over the sphere within max_angle degrees of the camera axis."""
+    z = rng.uniform(np.cos(np.radians(max_angle)), 1, k)
+    turn = rng.uniform(0, 2 * np.pi, k)
+    r = np.sqrt(1 - z ** 2)
+    return np.stack([r * np.cos(turn), r * np.sin(turn), z], -1)
+
+
+def relit(images: np.ndarray, person: np.ndarray, azimuth: np.ndarray, elevation: np.ndarray, per_person: int,
+          max_angle: float, ambient: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Each person's illumination cone sampled (Georghiades, Belhumeur, Kriegman 2001, with attached
+    shadows only): the person's surface from the given faces (photometric stereo), rendered under
+    per_person lights drawn within max_angle of the camera axis, plus ambient light of a random share
+    in [0, ambient] of the albedo, pixel noise of one grey level, rounded to uint8 like the faces.
+    Returns the rendered faces (per_person * people, H, W) and their person."""
+    people = np.unique(person) if per_person > 0 else np.zeros(0, person.dtype)
+    out = [np.zeros((0, *images.shape[1:]), np.uint8)]
+    for p in people:
+        mine = person == p
+        b = surface(images[mine].reshape(mine.sum(), -1) / 255, light_vectors(azimuth[mine], elevation[mine]))
+        shade = np.clip(cap_lights(rng, per_person, max_angle) @ b.T, 0, None)
+        lit = shade + rng.uniform(0, ambient, (per_person, 1)) * np.linalg.norm(b, axis=1)
+        lit += rng.normal(0, 1 / 255, lit.shape)
+        out.append(np.rint(np.clip(lit, 0, 1) * 255).astype(np.uint8).reshape(per_person, *images.shape[1:]))
+    return np.concatenate(out), np.repeat(people, per_person)

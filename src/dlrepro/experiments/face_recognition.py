@@ -17,6 +17,11 @@ The baselines run on the same split and the same per-image normalised inputs: Ei
 nearest neighbour) and Fisherfaces (PCA + LDA + nearest neighbour), fit on every training-light
 face of the known people (train and val: more than the ResNet trains on); their projections are
 their embeddings for verification.
+
+With `relight.per_person` > 0, each known person's illumination cone, rendered from their
+training faces (data/faces.relit: photometric stereo, new lights, attached shadows), joins the
+training faces of every method: the ResNet's and the baselines' alike, so the comparison stays
+one of methods on the same data.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ CROSS = ("olivetti_verify_auc", "olivetti_verify_eer")  # the Olivetti verificat
 METHODS = {"resnet": "ResNet", "eigenfaces": "Eigenfaces", "fisherfaces": "Fisherfaces"}
 ROC_GRID = np.linspace(0, 1, 401)  # false positive rates at which each ROC is stored
 HARSH = {"subset4": 3, "subset5": 4}  # Yale B subsets 4 (50-77 degrees) and 5 (> 77 degrees)
+RELIGHT_STREAM = 1  # the renders' numpy stream beside the split's (default_rng(seed))
 
 
 def seed_split(a: dict, sp: dict, seed: int) -> dict[str, np.ndarray]:
@@ -60,6 +66,13 @@ def lights_text(sp: dict) -> str:
         return f"trained on lights ≤ {sp['train_max_angle']}° from the camera axis, tested on the harsher ones"
     return (f"trained on a random {sp['train_share']:.0%} of the 64 light directions (drawn per seed), "
             "tested on the others")
+
+
+def relight_text(r: dict) -> str:
+    if not r["per_person"]:
+        return ""
+    return (f"{r['per_person']} illumination-cone renders a known person (lights within {r['max_angle']:g}° of "
+            "the camera axis) among every method's training faces; ")
 
 
 def prefix(method: str) -> str:
@@ -130,6 +143,13 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
             return Split(images[idx], labels[idx])
 
         train_split, val_split, test_split = part("train"), part("val"), part("test")
+        r, tr = values["relight"], s["train"]  # renders from the training faces only: val stays unseen
+        rendered, rendered_person = faces.relit(a["images"][tr], a["person"][tr], a["azimuth"][tr], a["elevation"][tr],
+                                                r["per_person"], r["max_angle"], r["ambient"],
+                                                np.random.default_rng([seed, RELIGHT_STREAM]))
+        if len(rendered):  # every method fits on them: they are training faces like the others
+            train_split = Split(torch.cat([train_split.x, to_unit_range(rendered, device)]),
+                                torch.cat([train_split.y, torch.from_numpy(label_of[rendered_person]).to(device)]))
         net = resnet.build(m, len(s["known"])).to(device)
         model = Augmented(net, aug["ops"], aug, generator)
         result = fit(model, train_split, val_split, epochs=t["epochs"], batch_size=t["batch_size"],
@@ -143,12 +163,15 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
         with torch.no_grad():
             resnet_pred = torch.cat([net(test_split.x[k:k + 512]).argmax(1) for k in range(0, len(test_split), 512)])
         fitted = np.concatenate([s["train"], s["val"]])
-        eigen = subspace.eigenfaces(normalised[fitted], label_of[a["person"][fitted]], values["baselines"]["eigen_components"])
-        fisher = subspace.fisherfaces(normalised[fitted], label_of[a["person"][fitted]],
-                                      values["baselines"]["fisher_components"])
+        fitted_x = normalised[fitted]
+        if len(rendered):
+            fitted_x = np.concatenate([fitted_x, standardize(to_unit_range(rendered, "cpu")).numpy()])
+        fitted_y = label_of[np.concatenate([a["person"][fitted], rendered_person])]
+        eigen = subspace.eigenfaces(fitted_x, fitted_y, values["baselines"]["eigen_components"])
+        fisher = subspace.fisherfaces(fitted_x, fitted_y, values["baselines"]["fisher_components"])
         run = {"best_epoch": result.best_epoch, "val_accuracy": evaluate(net, val_split)["accuracy"],
                "held_out_people": [meta["people"][k] for k in s["held_out"]],
-               "n_train": len(s["train"]), "n_val": len(s["val"]), "n_test": len(s["test"]),
+               "n_train": len(s["train"]), "n_rendered": len(rendered), "n_val": len(s["val"]), "n_test": len(s["test"]),
                "n_verify_images": len(s["verify"]), "n_pairs": len(same), "n_same_pairs": int(same.sum())}
         rocs = {}
         for name, predict, embedding in (
@@ -180,7 +203,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
             "olivetti_people": int(len(np.unique(a["olivetti_person"])))}
     blocks = "-".join(map(str, m["blocks"]))
     setting = (f"ResNet with basic blocks {blocks} (ResNet-34's layout), widths {'-'.join(map(str, m['widths']))}, "
-               f"{resnet.INPUT_NORMS[m['input_norm']]} greyscale input; augmentation "
+               f"{resnet.INPUT_NORMS[m['input_norm']]} greyscale input; {relight_text(values['relight'])}augmentation "
                f"{', '.join(aug['ops']) or 'none'}; {schedule_text(t)}, best epoch by validation {t['best_by']}; "
                f"{lights_text(sp)}; verification on {sp['holdout_people']} people never "
                "trained on, cosine of penultimate-layer embeddings over every pair of their faces")
