@@ -128,6 +128,10 @@ def test_relit_faces_render_each_persons_cone_from_its_own_faces_under_seeded_li
     predicted = np.clip(faces.light_vectors(az[harsh], el[harsh]) @ b.T, 0, None)
     truth = images[harsh].reshape(harsh.sum(), -1) / 255
     assert np.abs(predicted - truth).mean() < 0.03 < np.abs(truth - truth.mean(0)).mean()
+    # drawn person by person: the first people's renders come back from their faces alone (the summary's view)
+    first, _ = faces.relit(images[mild & (person < 2)], person[mild & (person < 2)], az[mild & (person < 2)],
+                           el[mild & (person < 2)], 5, 120, 0.1, np.random.default_rng(0))
+    assert np.array_equal(first, rendered[:10])
     none, nobody = faces.relit(images, person, az, el, 0, 120, 0.1, np.random.default_rng(0))
     assert none.shape == (0, 32, 28) and len(nobody) == 0
 
@@ -342,6 +346,10 @@ def test_the_stage_scores_every_olivetti_pair_with_every_method(tmp_path, render
     assert run["n_rendered"] == renders * 5  # of each of the 5 known people
     setting = read_json(tmp_path / "provenance.json")["setting"]
     assert ("2 illumination-cone renders a known person" in setting) == bool(renders)
+    face_recognition.summarize(tmp_path / "faces", tmp_path.parent, [tmp_path.name], values,
+                               {"device": "cpu", "threads": 1}, tmp_path / "summary")
+    assert (tmp_path / "summary" / "samples.png").stat().st_size > 0
+    assert bool(read_json(tmp_path / "summary" / "summary.json")["renders"]) == bool(renders)  # the page's sentence
 
 
 @pytest.mark.realdata

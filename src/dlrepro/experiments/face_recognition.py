@@ -69,10 +69,11 @@ def lights_text(sp: dict) -> str:
 
 
 def relight_text(r: dict) -> str:
+    """What the `relight` params add to the training faces ("" when nothing)."""
     if not r["per_person"]:
         return ""
-    return (f"{r['per_person']} illumination-cone renders a known person (lights within {r['max_angle']:g}° of "
-            "the camera axis) among every method's training faces; ")
+    return (f"{r['per_person']} illumination-cone renders a known person (photometric stereo from their training "
+            f"faces, lights within {r['max_angle']:g}° of the camera axis) among every method's training faces")
 
 
 def prefix(method: str) -> str:
@@ -117,6 +118,15 @@ def verify_metrics(name: str, embedding: np.ndarray, person: np.ndarray, key: st
     return {f"{prefix(name)}{key}_auc": auc, f"{prefix(name)}{key}_eer": eer}
 
 
+def renders(a: dict, train: np.ndarray, relight: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seed's illumination-cone renders (data/faces.relit) from the training faces only (validation
+    stays unseen), drawn person by person from the seed's own stream: the summary redraws the first
+    people's from their faces alone."""
+    return faces.relit(a["images"][train], a["person"][train], a["azimuth"][train], a["elevation"][train],
+                       relight["per_person"], relight["max_angle"], relight["ambient"],
+                       np.random.default_rng([seed, RELIGHT_STREAM]))
+
+
 def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Path, metrics_path: str | Path,
           provenance_path: str | Path, label: str, upstream: str | Path | None = None) -> dict:
     started, device = start_stage(runtime)
@@ -143,10 +153,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
             return Split(images[idx], labels[idx])
 
         train_split, val_split, test_split = part("train"), part("val"), part("test")
-        r, tr = values["relight"], s["train"]  # renders from the training faces only: val stays unseen
-        rendered, rendered_person = faces.relit(a["images"][tr], a["person"][tr], a["azimuth"][tr], a["elevation"][tr],
-                                                r["per_person"], r["max_angle"], r["ambient"],
-                                                np.random.default_rng([seed, RELIGHT_STREAM]))
+        rendered, rendered_person = renders(a, s["train"], values["relight"], seed)
         if len(rendered):  # every method fits on them: they are training faces like the others
             train_split = Split(torch.cat([train_split.x, to_unit_range(rendered, device)]),
                                 torch.cat([train_split.y, torch.from_numpy(label_of[rendered_person]).to(device)]))
@@ -203,7 +210,8 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
             "olivetti_people": int(len(np.unique(a["olivetti_person"])))}
     blocks = "-".join(map(str, m["blocks"]))
     setting = (f"ResNet with basic blocks {blocks} (ResNet-34's layout), widths {'-'.join(map(str, m['widths']))}, "
-               f"{resnet.INPUT_NORMS[m['input_norm']]} greyscale input; {relight_text(values['relight'])}augmentation "
+               f"{resnet.INPUT_NORMS[m['input_norm']]} greyscale input; "
+               f"{relight_text(values['relight']) + '; ' if values['relight']['per_person'] else ''}augmentation "
                f"{', '.join(aug['ops']) or 'none'}; {schedule_text(t)}, best epoch by validation {t['best_by']}; "
                f"{lights_text(sp)}; verification on {sp['holdout_people']} people never "
                "trained on, cosine of penultimate-layer embeddings over every pair of their faces")
@@ -257,6 +265,7 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
     angle = faces.light_angle(a["azimuth"], a["elevation"])
     s = seed_split(a, sp, first_seed["seed"])
     shown, names = [], []
+    relight = first_variant["params"]["relight"]
     test_name = "test (harsher lights)" if sp["lights"] == "angle" else "test (unseen lights)"
     for part, what in (("train", "train"), ("val", "validation"), ("test", test_name),
                        ("verify", "verification (unseen people)")):
@@ -267,6 +276,11 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
             pick = own[np.linspace(0, len(own) - 1, min(8, len(own))).round().astype(int)]
             shown.append(a["images"][pick[np.argsort(angle[pick], kind="stable")]])
             names.append(f"{what}: person {person}")
+        if part == "train" and relight["per_person"]:  # the renders these people trained with
+            rendered, rendered_person = renders(a, idx[np.isin(a["person"][idx], people)], relight, first_seed["seed"])
+            for person in people:
+                shown.append(rendered[rendered_person == person][:8])
+                names.append(f"illumination-cone renders (train): person {person}")
     for person in np.unique(a["olivetti_person"])[:2]:
         shown.append(a["olivetti_images"][a["olivetti_person"] == person][:8])
         names.append(f"Olivetti (verification only): person {person}")
@@ -274,7 +288,7 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
         table.to_csv(tmp / "results.csv", index=False, float_format="%.4f")
         pd.DataFrame(comparisons).to_csv(tmp / "comparisons.csv", index=False, float_format="%.4f")
         write_json(tmp / "summary.json", {"held_out_people_first_seed": first_seed["held_out_people"],
-                                          "lights": lights_text(sp)})
+                                          "lights": lights_text(sp), "renders": relight_text(relight)})
         image_grid(shown, names, tmp / "samples.png",
                    f"faces per split (seed {first_seed['seed']}), each Yale row sorted by light angle")
         figures.roc(curves, tmp / "roc.png", f"verification on unseen people (seed {first_seed['seed']})")
