@@ -116,10 +116,14 @@ def test_relit_faces_render_each_persons_cone_from_its_own_faces_under_seeded_li
     az, el = np.array(faces.CONDITIONS).T
     az, el = az[condition], el[condition]
     mild = faces.light_angle(az, el) <= 50
-    rendered, who = faces.relit(images[mild], person[mild], az[mild], el[mild], 5, 120, 0.1, np.random.default_rng(0))
+    rendered, who, angle = faces.relit(images[mild], person[mild], az[mild], el[mild], 5, 120, 0.1,
+                                       np.random.default_rng(0))
     assert rendered.shape == (15, 32, 28) and rendered.dtype == np.uint8 and who.tolist() == [0] * 5 + [1] * 5 + [2] * 5
-    again, _ = faces.relit(images[mild], person[mild], az[mild], el[mild], 5, 120, 0.1, np.random.default_rng(0))
-    other, _ = faces.relit(images[mild], person[mild], az[mild], el[mild], 5, 120, 0.1, np.random.default_rng(1))
+    # each render's light angle, in range, and the faces darken as their light swings away from the camera
+    assert angle.shape == (15,) and 0 <= angle.min() and angle.max() <= 120
+    assert np.corrcoef(angle, rendered.reshape(15, -1).mean(1))[0, 1] < -0.5
+    again, _, _ = faces.relit(images[mild], person[mild], az[mild], el[mild], 5, 120, 0.1, np.random.default_rng(0))
+    other, _, _ = faces.relit(images[mild], person[mild], az[mild], el[mild], 5, 120, 0.1, np.random.default_rng(1))
     assert np.array_equal(rendered, again) and not np.array_equal(rendered, other)
     # a person's surface from mild lights alone predicts that person's faces under the harsh ones
     harsh = (person == 1) & ~mild
@@ -129,10 +133,10 @@ def test_relit_faces_render_each_persons_cone_from_its_own_faces_under_seeded_li
     truth = images[harsh].reshape(harsh.sum(), -1) / 255
     assert np.abs(predicted - truth).mean() < 0.03 < np.abs(truth - truth.mean(0)).mean()
     # drawn person by person: the first people's renders come back from their faces alone (the summary's view)
-    first, _ = faces.relit(images[mild & (person < 2)], person[mild & (person < 2)], az[mild & (person < 2)],
-                           el[mild & (person < 2)], 5, 120, 0.1, np.random.default_rng(0))
+    first, _, _ = faces.relit(images[mild & (person < 2)], person[mild & (person < 2)], az[mild & (person < 2)],
+                              el[mild & (person < 2)], 5, 120, 0.1, np.random.default_rng(0))
     assert np.array_equal(first, rendered[:10])
-    none, nobody = faces.relit(images, person, az, el, 0, 120, 0.1, np.random.default_rng(0))
+    none, nobody, _ = faces.relit(images, person, az, el, 0, 120, 0.1, np.random.default_rng(0))
     assert none.shape == (0, 32, 28) and len(nobody) == 0
 
 

@@ -371,19 +371,21 @@ def cap_lights(rng: np.random.Generator, k: int, max_angle: float) -> np.ndarray
 
 
 def relit(images: np.ndarray, person: np.ndarray, azimuth: np.ndarray, elevation: np.ndarray, per_person: int,
-          max_angle: float, ambient: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+          max_angle: float, ambient: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each person's illumination cone sampled (Georghiades, Belhumeur, Kriegman 2001, with attached
     shadows only): the person's surface from the given faces (photometric stereo), rendered under
     per_person lights drawn within max_angle of the camera axis, plus ambient light of a random share
     in [0, ambient] of the albedo, pixel noise of one grey level, rounded to uint8 like the faces.
-    Returns the rendered faces (per_person * people, H, W) and their person."""
+    Drawn person by person, in order. Returns the rendered faces (per_person * people, H, W), their
+    person and their light's angle from the camera axis (degrees)."""
     people = np.unique(person) if per_person > 0 else np.zeros(0, person.dtype)
-    out = [np.zeros((0, *images.shape[1:]), np.uint8)]
+    out, angles = [np.zeros((0, *images.shape[1:]), np.uint8)], [np.zeros(0)]
     for p in people:
         mine = person == p
         b = surface(images[mine].reshape(mine.sum(), -1) / 255, light_vectors(azimuth[mine], elevation[mine]))
-        shade = np.clip(cap_lights(rng, per_person, max_angle) @ b.T, 0, None)
-        lit = shade + rng.uniform(0, ambient, (per_person, 1)) * np.linalg.norm(b, axis=1)
+        lights = cap_lights(rng, per_person, max_angle)
+        lit = np.clip(lights @ b.T, 0, None) + rng.uniform(0, ambient, (per_person, 1)) * np.linalg.norm(b, axis=1)
         lit += rng.normal(0, 1 / 255, lit.shape)
         out.append(np.rint(np.clip(lit, 0, 1) * 255).astype(np.uint8).reshape(per_person, *images.shape[1:]))
-    return np.concatenate(out), np.repeat(people, per_person)
+        angles.append(np.degrees(np.arccos(np.clip(lights[:, 2], -1, 1))))
+    return np.concatenate(out), np.repeat(people, per_person), np.concatenate(angles)

@@ -118,7 +118,7 @@ def verify_metrics(name: str, embedding: np.ndarray, person: np.ndarray, key: st
     return {f"{prefix(name)}{key}_auc": auc, f"{prefix(name)}{key}_eer": eer}
 
 
-def renders(a: dict, train: np.ndarray, relight: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def renders(a: dict, train: np.ndarray, relight: dict, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A seed's illumination-cone renders (data/faces.relit) from the training faces only (validation
     stays unseen), drawn person by person from the seed's own stream: the summary redraws the first
     people's from their faces alone."""
@@ -153,7 +153,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
             return Split(images[idx], labels[idx])
 
         train_split, val_split, test_split = part("train"), part("val"), part("test")
-        rendered, rendered_person = renders(a, s["train"], values["relight"], seed)
+        rendered, rendered_person, _ = renders(a, s["train"], values["relight"], seed)
         if len(rendered):  # every method fits on them: they are training faces like the others
             train_split = Split(torch.cat([train_split.x, to_unit_range(rendered, device)]),
                                 torch.cat([train_split.y, torch.from_numpy(label_of[rendered_person]).to(device)]))
@@ -277,9 +277,11 @@ def summarize(data_dir: str | Path, results_dir: str | Path, variants: list[str]
             shown.append(a["images"][pick[np.argsort(angle[pick], kind="stable")]])
             names.append(f"{what}: person {person}")
         if part == "train" and relight["per_person"]:  # the renders these people trained with
-            rendered, rendered_person = renders(a, idx[np.isin(a["person"][idx], people)], relight, first_seed["seed"])
+            rendered, rendered_person, light = renders(a, idx[np.isin(a["person"][idx], people)], relight,
+                                                       first_seed["seed"])
             for person in people:
-                shown.append(rendered[rendered_person == person][:8])
+                own = np.flatnonzero(rendered_person == person)[:8]
+                shown.append(rendered[own[np.argsort(light[own], kind="stable")]])
                 names.append(f"illumination-cone renders (train): person {person}")
     for person in np.unique(a["olivetti_person"])[:2]:
         shown.append(a["olivetti_images"][a["olivetti_person"] == person][:8])
