@@ -68,10 +68,15 @@ def light_vectors(azimuth: np.ndarray, elevation: np.ndarray) -> np.ndarray:
     return np.stack([np.sin(a) * np.cos(e), -np.sin(e), np.cos(a) * np.cos(e)], -1)
 
 
+def axis_angle(vectors: np.ndarray) -> np.ndarray:
+    """Degrees between each unit vector (..., 3) and the camera axis (+z)."""
+    return np.degrees(np.arccos(np.clip(vectors[..., 2], -1, 1)))
+
+
 def light_angle(azimuth: np.ndarray, elevation: np.ndarray) -> np.ndarray:
     """Degrees between the light and the camera axis (Yale B's subsets are bands of it:
     <= 12, 25, 50, 77 and beyond)."""
-    return np.degrees(np.arccos(np.clip(light_vectors(azimuth, elevation)[..., 2], -1, 1)))
+    return axis_angle(light_vectors(azimuth, elevation))
 
 
 SUBSET_EDGES = (12, 25, 50, 77)  # Yale B's five subsets by light angle (Georghiades et al. 2001)
@@ -387,5 +392,5 @@ def relit(images: np.ndarray, person: np.ndarray, azimuth: np.ndarray, elevation
         lit = np.clip(lights @ b.T, 0, None) + rng.uniform(0, ambient, (per_person, 1)) * np.linalg.norm(b, axis=1)
         lit += rng.normal(0, 1 / 255, lit.shape)
         out.append(np.rint(np.clip(lit, 0, 1) * 255).astype(np.uint8).reshape(per_person, *images.shape[1:]))
-        angles.append(np.degrees(np.arccos(np.clip(lights[:, 2], -1, 1))))
+        angles.append(axis_angle(lights))
     return np.concatenate(out), np.repeat(people, per_person), np.concatenate(angles)

@@ -153,10 +153,11 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
             return Split(images[idx], labels[idx])
 
         train_split, val_split, test_split = part("train"), part("val"), part("test")
+        # every method fits on the renders (none when relight is off): training faces like the others
         rendered, rendered_person, _ = renders(a, s["train"], values["relight"], seed)
-        if len(rendered):  # every method fits on them: they are training faces like the others
-            train_split = Split(torch.cat([train_split.x, to_unit_range(rendered, device)]),
-                                torch.cat([train_split.y, torch.from_numpy(label_of[rendered_person]).to(device)]))
+        rendered_x = to_unit_range(rendered, device)
+        train_split = Split(torch.cat([train_split.x, rendered_x]),
+                            torch.cat([train_split.y, torch.from_numpy(label_of[rendered_person]).to(device)]))
         net = resnet.build(m, len(s["known"])).to(device)
         model = Augmented(net, aug["ops"], aug, generator)
         result = fit(model, train_split, val_split, epochs=t["epochs"], batch_size=t["batch_size"],
@@ -170,9 +171,7 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
         with torch.no_grad():
             resnet_pred = torch.cat([net(test_split.x[k:k + 512]).argmax(1) for k in range(0, len(test_split), 512)])
         fitted = np.concatenate([s["train"], s["val"]])
-        fitted_x = normalised[fitted]
-        if len(rendered):
-            fitted_x = np.concatenate([fitted_x, standardize(to_unit_range(rendered, "cpu")).numpy()])
+        fitted_x = np.concatenate([normalised[fitted], standardize(rendered_x.cpu()).numpy()])
         fitted_y = label_of[np.concatenate([a["person"][fitted], rendered_person])]
         eigen = subspace.eigenfaces(fitted_x, fitted_y, values["baselines"]["eigen_components"])
         fisher = subspace.fisherfaces(fitted_x, fitted_y, values["baselines"]["fisher_components"])
@@ -209,9 +208,9 @@ def train(data_dir: str | Path, values: dict, runtime: dict, runs_dir: str | Pat
             "known_people": known, "held_out_people": sp["holdout_people"], "lights": lights_text(sp),
             "olivetti_people": int(len(np.unique(a["olivetti_person"])))}
     blocks = "-".join(map(str, m["blocks"]))
+    renders_text = relight_text(values["relight"])
     setting = (f"ResNet with basic blocks {blocks} (ResNet-34's layout), widths {'-'.join(map(str, m['widths']))}, "
-               f"{resnet.INPUT_NORMS[m['input_norm']]} greyscale input; "
-               f"{relight_text(values['relight']) + '; ' if values['relight']['per_person'] else ''}augmentation "
+               f"{resnet.INPUT_NORMS[m['input_norm']]} greyscale input; {renders_text and renders_text + '; '}augmentation "
                f"{', '.join(aug['ops']) or 'none'}; {schedule_text(t)}, best epoch by validation {t['best_by']}; "
                f"{lights_text(sp)}; verification on {sp['holdout_people']} people never "
                "trained on, cosine of penultimate-layer embeddings over every pair of their faces")
