@@ -353,7 +353,23 @@ def test_the_stage_scores_every_olivetti_pair_with_every_method(tmp_path, render
     face_recognition.summarize(tmp_path / "faces", tmp_path.parent, [tmp_path.name], values,
                                {"device": "cpu", "threads": 1}, tmp_path / "summary")
     assert (tmp_path / "summary" / "samples.png").stat().st_size > 0
-    assert bool(read_json(tmp_path / "summary" / "summary.json")["renders"]) == bool(renders)  # the page's sentence
+    summary = read_json(tmp_path / "summary" / "summary.json")
+    assert bool(summary["renders"]) == bool(renders)  # the page's sentence
+    errors = summary["misclassified"][tmp_path.name]
+    assert errors["n_test"] == [run["n_test"]]
+    for name, p in (("ResNet", ""), ("Eigenfaces", "eigenfaces_"), ("Fisherfaces", "fisherfaces_")):
+        assert errors[name][0] / run["n_test"] == pytest.approx(1 - run[f"{p}test_accuracy"], abs=1e-12)
+
+
+def test_misclassified_counts_the_faces_each_method_missed():
+    from dlrepro.experiments.face_recognition import misclassified
+
+    per_seed = [{"n_test": 892, "test_accuracy": 881 / 892, "eigenfaces_test_accuracy": 820 / 892,
+                 "fisherfaces_test_accuracy": 890 / 892},
+                {"n_test": 888, "test_accuracy": 876 / 888, "eigenfaces_test_accuracy": 853 / 888,
+                 "fisherfaces_test_accuracy": 1.0}]
+    assert misclassified(per_seed) == {"n_test": [892, 888], "ResNet": [11, 12], "Eigenfaces": [72, 35],
+                                     "Fisherfaces": [2, 0]}
 
 
 @pytest.mark.realdata

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import nbformat
@@ -263,3 +264,18 @@ def test_the_browser_check_sees_what_a_reader_would_miss(tmp_path):
     assert "failed request https://cdn.invalid/require.js" in found and "image a figure" in found
     assert "undefined_call is not defined" in found
     assert (tmp_path / "shots" / "bad.png").stat().st_size > 0
+
+
+def test_the_provenance_table_names_the_cpu_and_its_kernels():
+    from dlrepro.report.pages import device_text, provenance_table
+
+    run = {"git_commit": "abc", "git_dirty": False, "wall_s": 1.5, "versions": {"torch": "2.13.0"}, "torch_threads": 2,
+           "device": "cpu", "device_name": "Intel(R) Xeon(R) Processor", "cpu_kernels": "AVX512"}
+    assert device_text(run) == "cpu (Intel(R) Xeon(R) Processor, AVX512 kernels)"
+    assert device_text({**run, "device": "cuda", "device_name": "NVIDIA H200"}) == "cuda (NVIDIA H200)"
+    old = {k: v for k, v in run.items() if k != "cpu_kernels"} | {"device_name": ""}  # results from before it was recorded
+    assert device_text(old) == "cpu"
+    html = provenance_table({"a": run, "b": {**run, "git_dirty": True}}, extra={"a": {"judge": "seed 0"}})
+    assert re.findall(r"<th>(.*?)</th>", html) == ["variant", "git commit", "uncommitted changes", "device", "wall time (s)",
+                                                  "judge", "torch", "threads"]
+    assert "AVX512 kernels" in html and ">yes<" in html and ">no<" in html

@@ -43,6 +43,8 @@ def test_every_seed_is_written_and_summarised(tmp_path):
         assert sorted(p.name for p in folder.iterdir()) == ["history.csv", "metrics.json", "model.pt"]
         assert (folder / "history.csv").read_text().splitlines()[0] == "epoch,loss"  # no wall seconds
     assert set(json.loads((tmp_path / "provenance.json").read_text())["train_seconds"]) == {"seed0", "seed1", "seed2"}
+    # the CPU is named, and the kernels torch dispatched to: results differ between CPUs (README: Reproducibility)
+    assert described["device_name"] and described["cpu_kernels"] == torch.backends.cpu.get_cpu_capability()
 
 
 def test_each_seed_starts_from_its_own_seeded_state(tmp_path):

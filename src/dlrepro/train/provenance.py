@@ -35,9 +35,20 @@ def _version(name: str) -> str | None:
         return None
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo; where that is missing, what platform knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 # What provenance() records about the run itself (the rest describes the result).
-RUN_KEYS = ("git_commit", "git_dirty", "command", "versions", "platform", "device", "device_name", "torch_threads",
-            "wall_s", "train_seconds", "step_cost")
+RUN_KEYS = ("git_commit", "git_dirty", "command", "versions", "platform", "device", "device_name", "cpu_kernels",
+            "torch_threads", "wall_s", "train_seconds", "step_cost")
 
 
 def provenance(values: dict, device: torch.device, wall_s: float, **extra) -> dict:
@@ -52,7 +63,9 @@ def provenance(values: dict, device: torch.device, wall_s: float, **extra) -> di
         "versions": {"python": platform.python_version(), **{n: _version(n) for n in LIBRARIES}},
         "platform": platform.platform(),
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+        # the vector instructions torch's CPU kernels dispatch to: float sums, and so results, differ between them
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
         "torch_threads": torch.get_num_threads(),
         "wall_s": round(wall_s, 3),
         **extra,
