@@ -22,8 +22,9 @@ pipeline: setup
 	@echo "Report: reports/html/index.html"
 
 # Every family on real data (the mirror's copies, or upstream without one; CIFAR-10 is the mirror's
-# subset), every verdict, one stage at a time: 73 minutes on 2 cores with Snakemake, 85 with DVC
-# (measured; README: Results). Then `dlrepro readme --profile real` writes the README's tables from the results.
+# subset), every verdict, one stage at a time: about two hours on 2 cores with Snakemake (sums of
+# measured parts, README: Results and the 11-785 section). Then `dlrepro readme --profile real` writes
+# the README's tables from the results.
 real: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(if $(wildcard $(MIRROR)),DLREPRO_MIRROR="$${DLREPRO_MIRROR:-$(MIRROR)}") \
 		snakemake --cores all --config profile=real
